@@ -24,7 +24,11 @@ pub struct Clock {
 impl Clock {
     /// A clock at time zero, running `ips` instructions per virtual second.
     pub fn new(ips: u64) -> Clock {
-        Clock { ips: ips.max(1), base_ns: 0, base_icount: 0 }
+        Clock {
+            ips: ips.max(1),
+            base_ns: 0,
+            base_icount: 0,
+        }
     }
 
     /// Instructions per virtual second.
@@ -47,7 +51,8 @@ impl Clock {
         }
         let target = t - self.base_ns;
         // The first instruction count whose time is >= t.
-        let n = (target as u128 * self.ips as u128).div_ceil(1_000_000_000) as u64 + self.base_icount;
+        let n =
+            (target as u128 * self.ips as u128).div_ceil(1_000_000_000) as u64 + self.base_icount;
         n.saturating_sub(icount).max(1)
     }
 

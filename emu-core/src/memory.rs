@@ -91,7 +91,10 @@ impl Memory {
         if len == 0 {
             return;
         }
-        self.mmio.push(MmioRange { base, last: base.wrapping_add(len - 1) });
+        self.mmio.push(MmioRange {
+            base,
+            last: base.wrapping_add(len - 1),
+        });
         self.generation += 1;
     }
 
@@ -163,7 +166,9 @@ impl Memory {
         if size > 1 && matches!(self.target(addr), Target::Mmio) {
             return bus.mmio_read(addr & self.a20_mask, size);
         }
-        (0..size as u32).fold(0, |v, i| v | (self.read_u8_bus(addr.wrapping_add(i), bus) as u32) << (8 * i))
+        (0..size as u32).fold(0, |v, i| {
+            v | (self.read_u8_bus(addr.wrapping_add(i), bus) as u32) << (8 * i)
+        })
     }
 
     /// Writes `size` bytes (1, 2 or 4, little-endian) of physical memory.
@@ -227,7 +232,11 @@ impl Memory {
                 return Some(r.data[off..].as_mut_ptr());
             }
         }
-        if self.mmio.iter().any(|m| page_base <= m.last && page_last >= m.base) {
+        if self
+            .mmio
+            .iter()
+            .any(|m| page_base <= m.last && page_last >= m.base)
+        {
             return None;
         }
         let i = page_base as usize;

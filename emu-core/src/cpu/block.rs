@@ -69,7 +69,8 @@ impl BlockCache {
         }
         let lin = cs.base.wrapping_add(cpu.eip);
         let phys = cpu.translate(bus, lin, Access::Execute)? & cpu.mem.a20_mask();
-        let mode = cs.big() as u64 | (cpu.protected_mode() as u64) << 1 | (cpu.v86_mode() as u64) << 2;
+        let mode =
+            cs.big() as u64 | (cpu.protected_mode() as u64) << 1 | (cpu.v86_mode() as u64) << 2;
         let key = phys as u64 | mode << 32;
         if self.fast.is_empty() {
             self.fast = vec![(u64::MAX, 0); 1 << FAST_BITS];
@@ -82,7 +83,9 @@ impl BlockCache {
         if let Some(id) = found {
             if self.still_valid(id, cpu, bus, lin) {
                 self.fast[slot] = (key, id);
-                return Ok(self.blocks[id as usize].as_ref().expect("indexed blocks exist"));
+                return Ok(self.blocks[id as usize]
+                    .as_ref()
+                    .expect("indexed blocks exist"));
             }
             self.remove(id);
         }
@@ -95,7 +98,9 @@ impl BlockCache {
     /// A cached block still fits this CS limit and, if it crosses a page,
     /// its second page still maps to the same physical page.
     fn still_valid(&self, id: u32, cpu: &mut Cpu, bus: &mut dyn Bus, lin: u32) -> bool {
-        let Some(b) = self.blocks[id as usize].as_ref() else { return false };
+        let Some(b) = self.blocks[id as usize].as_ref() else {
+            return false;
+        };
         let cs = cpu.segs[SegReg::CS as usize];
         if cpu.eip.wrapping_add(b.len - 1) > cs.limit {
             return false;
@@ -211,23 +216,39 @@ fn decode(cpu: &mut Cpu, bus: &mut dyn Bus, lin: u32, phys: u32, key: u64) -> Re
         push_op(cpu, &insn, 0, &mut ops);
     }
     let len = ops.last().map_or(1, |o: &Op| o.next as u32);
-    Ok(Block { ops: ops.into_boxed_slice(), ip_mask, key, len, last_page })
+    Ok(Block {
+        ops: ops.into_boxed_slice(),
+        ip_mask,
+        key,
+        len,
+        last_page,
+    })
 }
 
 /// Lowers one decoded instruction into `ops`; false if the block ends here.
 fn push_op(cpu: &Cpu, insn: &Instruction, start: usize, ops: &mut Vec<Op>) -> bool {
     let start = start as u16;
     let cs = cpu.segs[SegReg::CS as usize];
+    let pos = ops.len() as u8;
     if insn.is_invalid() {
-        ops.push(Op::fault(ops::raise_ud, start, start + insn.len().max(1) as u16));
+        ops.push(Op {
+            pos,
+            ..Op::fault(ops::raise_ud, start, start + insn.len().max(1) as u16)
+        });
         return false;
     }
     // An instruction whose last byte lies past the CS limit faults (#GP(0)).
     let last = cpu.eip.wrapping_add(start as u32 + insn.len() as u32 - 1);
     if last > cs.limit || last < cpu.eip {
-        ops.push(Op::fault(ops::raise_gp0, start, start));
+        ops.push(Op {
+            pos,
+            ..Op::fault(ops::raise_gp0, start, start)
+        });
         return false;
     }
-    ops.push(Op::lower(insn, start));
+    ops.push(Op {
+        pos,
+        ..Op::lower(insn, start)
+    });
     !ends_block(insn)
 }

@@ -26,6 +26,9 @@ pub struct Op {
     pub start: u16,
     /// Offset of the next instruction from the start of its block.
     pub next: u16,
+    /// Position of the op in its block: with the block's starting count it
+    /// gives the exact retired-instruction count, i.e. the time, of an I/O access.
+    pub pos: u8,
     /// Operand 0 as a register number (encoding order), if it is a register.
     pub dst: u8,
     /// Operand 1 as a register number, if it is a register.
@@ -79,6 +82,7 @@ impl Op {
             handler,
             start,
             next,
+            pos: 0,
             dst: NO_REG,
             src: NO_REG,
             seg: 3,
@@ -124,7 +128,11 @@ impl Op {
                     op.imm = (i.near_branch_target() as u32).wrapping_sub(i.next_ip() as u32);
                 }
                 OpKind::FarBranch16 | OpKind::FarBranch32 => {
-                    op.imm = if i.op_kind(n) == OpKind::FarBranch16 { i.far_branch16() as u32 } else { i.far_branch32() };
+                    op.imm = if i.op_kind(n) == OpKind::FarBranch16 {
+                        i.far_branch16() as u32
+                    } else {
+                        i.far_branch32()
+                    };
                     op.imm2 = i.far_branch_selector() as u32;
                 }
                 OpKind::Immediate8_2nd => op.imm2 = i.immediate8_2nd() as u32,
@@ -135,7 +143,10 @@ impl Op {
                 | OpKind::MemoryESDI
                 | OpKind::MemoryESEDI => {
                     op.seg = reg_number(i.memory_segment());
-                    op.addr32 = matches!(i.op_kind(n), OpKind::MemorySegESI | OpKind::MemorySegEDI | OpKind::MemoryESEDI);
+                    op.addr32 = matches!(
+                        i.op_kind(n),
+                        OpKind::MemorySegESI | OpKind::MemorySegEDI | OpKind::MemoryESEDI
+                    );
                 }
                 k if is_immediate(k) => {
                     if imms == 0 {
@@ -190,7 +201,8 @@ pub fn ends_block(i: &Instruction) -> bool {
     }
     let writes_special = |r: Register| r.is_segment_register() || r.is_cr() || r.is_dr();
     match i.mnemonic() {
-        Hlt | Cli | Sti | Popf | Lmsw | Clts | Lgdt | Lidt | Lldt | Ltr | Invlpg | Wrmsr | Lss | Wbinvd | Invd => true,
+        Hlt | Cli | Sti | Popf | Lmsw | Clts | Lgdt | Lidt | Lldt | Ltr | Invlpg | Wrmsr | Lss
+        | Wbinvd | Invd => true,
         Mov | Pop => i.op_kind(0) == OpKind::Register && writes_special(i.op0_register()),
         _ => false,
     }

@@ -54,12 +54,20 @@ pub const AC_VEC: u8 = 17;
 impl Exception {
     /// An exception without an error code.
     pub const fn new(vector: u8) -> Exception {
-        Exception { vector, has_error: false, error: 0 }
+        Exception {
+            vector,
+            has_error: false,
+            error: 0,
+        }
     }
 
     /// An exception that pushes `error`.
     pub const fn with_error(vector: u8, error: u16) -> Exception {
-        Exception { vector, has_error: true, error }
+        Exception {
+            vector,
+            has_error: true,
+            error,
+        }
     }
 
     pub const fn de() -> Exception {
@@ -119,7 +127,12 @@ impl Cpu {
     /// Delivers `first` (EIP already at the faulting instruction, or past a
     /// trap), escalating to #DF or a triple fault if delivery itself faults.
     pub(crate) fn raise(&mut self, bus: &mut dyn Bus, first: Exception) {
-        let Err(second) = self.deliver(bus, first.vector, first.has_error.then_some(first.error), Source::Exception) else {
+        let Err(second) = self.deliver(
+            bus,
+            first.vector,
+            first.has_error.then_some(first.error),
+            Source::Exception,
+        ) else {
             return;
         };
         let (a, b) = (first.class(), second.class());
@@ -130,12 +143,22 @@ impl Cpu {
             self.triple_fault();
             return;
         }
-        let next = if double { Exception::with_error(DF, 0) } else { second };
+        let next = if double {
+            Exception::with_error(DF, 0)
+        } else {
+            second
+        };
         self.raise(bus, next);
     }
 
     /// Delivers an interrupt or exception through the IVT or IDT.
-    pub(crate) fn deliver(&mut self, bus: &mut dyn Bus, vector: u8, error: Option<u16>, source: Source) -> Result<()> {
+    pub(crate) fn deliver(
+        &mut self,
+        bus: &mut dyn Bus,
+        vector: u8,
+        error: Option<u16>,
+        source: Source,
+    ) -> Result<()> {
         if self.protected_mode() {
             return self.deliver_protected(bus, vector, error, source);
         }
@@ -159,7 +182,11 @@ impl Cpu {
     /// A fault while delivering a double fault: the processor shuts down, and
     /// the board resets the machine (or ends the run).
     pub(crate) fn triple_fault(&mut self) {
-        log::debug!("triple fault at {:04x}:{:08x}", self.segs[SegReg::CS as usize].selector, self.eip);
+        log::debug!(
+            "triple fault at {:04x}:{:08x}",
+            self.segs[SegReg::CS as usize].selector,
+            self.eip
+        );
         self.shutdown = true;
         self.exit_block = true;
     }

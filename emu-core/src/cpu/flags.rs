@@ -242,13 +242,27 @@ impl Cpu {
     /// Records an ADD-like result (`res = a + b [+ cf]`) of `bits` width.
     #[inline(always)]
     pub fn flags_add(&mut self, bits: u32, a: u32, b: u32, res: u32) {
-        self.lazy = LazyFlags { op: FlagOp::Add, bits, a, b, res, aux: 0 };
+        self.lazy = LazyFlags {
+            op: FlagOp::Add,
+            bits,
+            a,
+            b,
+            res,
+            aux: 0,
+        };
     }
 
     /// Records a SUB-like result (`res = a - b [- cf]`) of `bits` width.
     #[inline(always)]
     pub fn flags_sub(&mut self, bits: u32, a: u32, b: u32, res: u32) {
-        self.lazy = LazyFlags { op: FlagOp::Sub, bits, a, b, res, aux: 0 };
+        self.lazy = LazyFlags {
+            op: FlagOp::Sub,
+            bits,
+            a,
+            b,
+            res,
+            aux: 0,
+        };
     }
 
     /// Records INC (`dec == false`) or DEC: like ADD/SUB of 1 but CF unchanged.
@@ -256,19 +270,40 @@ impl Cpu {
     pub fn flags_incdec(&mut self, bits: u32, a: u32, res: u32, dec: bool) {
         let aux = self.cf() as u32 * CF;
         let op = if dec { FlagOp::Dec } else { FlagOp::Inc };
-        self.lazy = LazyFlags { op, bits, a, b: 1, res, aux };
+        self.lazy = LazyFlags {
+            op,
+            bits,
+            a,
+            b: 1,
+            res,
+            aux,
+        };
     }
 
     /// Records a logic result: CF = OF = 0, AF = 0 (undefined; P6 clears it).
     #[inline(always)]
     pub fn flags_logic(&mut self, bits: u32, res: u32) {
-        self.lazy = LazyFlags { op: FlagOp::Result, bits, a: 0, b: 0, res, aux: 0 };
+        self.lazy = LazyFlags {
+            op: FlagOp::Result,
+            bits,
+            a: 0,
+            b: 0,
+            res,
+            aux: 0,
+        };
     }
 
     /// Records SF/ZF/PF from `res` and CF/OF/AF given explicitly in `aux`.
     #[inline(always)]
     pub fn flags_result(&mut self, bits: u32, res: u32, aux: u32) {
-        self.lazy = LazyFlags { op: FlagOp::Result, bits, a: 0, b: 0, res, aux: aux & (CF | OF | AF) };
+        self.lazy = LazyFlags {
+            op: FlagOp::Result,
+            bits,
+            a: 0,
+            b: 0,
+            res,
+            aux: aux & (CF | OF | AF),
+        };
     }
 }
 

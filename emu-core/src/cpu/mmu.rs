@@ -24,7 +24,10 @@ struct Entry {
     host: usize,
 }
 
-const EMPTY: Entry = Entry { tag: u32::MAX, host: 0 };
+const EMPTY: Entry = Entry {
+    tag: u32::MAX,
+    host: 0,
+};
 
 /// Direct-mapped TLBs for reads (and instruction fetch) and for writes.
 #[derive(Clone)]
@@ -37,7 +40,11 @@ pub(crate) struct Tlb {
 
 impl Default for Tlb {
     fn default() -> Tlb {
-        Tlb { read: Box::new([EMPTY; TLB_SIZE]), write: Box::new([EMPTY; TLB_SIZE]), generation: 0 }
+        Tlb {
+            read: Box::new([EMPTY; TLB_SIZE]),
+            write: Box::new([EMPTY; TLB_SIZE]),
+            generation: 0,
+        }
     }
 }
 
@@ -115,7 +122,9 @@ impl Cpu {
     #[inline(always)]
     pub(crate) fn seg_check(&self, seg: u8, offset: u32, size: u32, write: bool) -> Result<u32> {
         let s = &self.segs[seg as usize];
-        let rights = !self.protected_mode() || self.v86_mode() || if write { s.writable() } else { s.readable() };
+        let rights = !self.protected_mode()
+            || self.v86_mode()
+            || if write { s.writable() } else { s.readable() };
         if rights && s.in_limit(offset, size) {
             Ok(s.base.wrapping_add(offset))
         } else if seg == SegReg::SS as u8 {
@@ -127,14 +136,25 @@ impl Cpu {
 
     /// Reads `W` bits at `seg:offset`.
     #[inline(always)]
-    pub(crate) fn read<const W: u32>(&mut self, bus: &mut dyn Bus, seg: u8, offset: u32) -> Result<u32> {
+    pub(crate) fn read<const W: u32>(
+        &mut self,
+        bus: &mut dyn Bus,
+        seg: u8,
+        offset: u32,
+    ) -> Result<u32> {
         let lin = self.seg_check(seg, offset, W / 8, false)?;
         self.read_lin::<W>(bus, lin)
     }
 
     /// Writes `W` bits at `seg:offset`.
     #[inline(always)]
-    pub(crate) fn write<const W: u32>(&mut self, bus: &mut dyn Bus, seg: u8, offset: u32, v: u32) -> Result<()> {
+    pub(crate) fn write<const W: u32>(
+        &mut self,
+        bus: &mut dyn Bus,
+        seg: u8,
+        offset: u32,
+        v: u32,
+    ) -> Result<()> {
         let lin = self.seg_check(seg, offset, W / 8, true)?;
         self.write_lin::<W>(bus, lin, v)
     }
@@ -154,7 +174,12 @@ impl Cpu {
 
     /// Writes `W` bits at a linear address.
     #[inline(always)]
-    pub(crate) fn write_lin<const W: u32>(&mut self, bus: &mut dyn Bus, lin: u32, v: u32) -> Result<()> {
+    pub(crate) fn write_lin<const W: u32>(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u32,
+        v: u32,
+    ) -> Result<()> {
         let e = self.tlb.write[index(lin)];
         let off = lin & (PAGE_SIZE - 1);
         if e.tag == lin >> PAGE_SHIFT && off <= PAGE_SIZE - W / 8 {
@@ -173,10 +198,20 @@ impl Cpu {
 
     /// Translates both ends of an access; returns the physical address of
     /// each byte's page start for page-crossing accesses.
-    fn translate_span(&mut self, bus: &mut dyn Bus, lin: u32, size: u32, access: Access) -> Result<(u32, u32)> {
+    fn translate_span(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u32,
+        size: u32,
+        access: Access,
+    ) -> Result<(u32, u32)> {
         let first = self.translate(bus, lin, access)?;
         let last = lin.wrapping_add(size - 1);
-        let second = if (last ^ lin) >> PAGE_SHIFT != 0 { self.translate(bus, last, access)? } else { first.wrapping_add(size - 1) };
+        let second = if (last ^ lin) >> PAGE_SHIFT != 0 {
+            self.translate(bus, last, access)?
+        } else {
+            first.wrapping_add(size - 1)
+        };
         Ok((first, second))
     }
 
@@ -191,16 +226,30 @@ impl Cpu {
         }
     }
 
-    pub(crate) fn read_lin_slow(&mut self, bus: &mut dyn Bus, lin: u32, size: u32, access: Access) -> Result<u32> {
+    pub(crate) fn read_lin_slow(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u32,
+        size: u32,
+        access: Access,
+    ) -> Result<u32> {
         let span = self.translate_span(bus, lin, size, access)?;
         if (lin.wrapping_add(size - 1) ^ lin) >> PAGE_SHIFT == 0 {
             let v = self.mem.read_sized(span.0, size as u8, bus);
             if let Some(host) = self.mem.host_page(span.0, false) {
-                self.tlb.read[index(lin)] = Entry { tag: lin >> PAGE_SHIFT, host: host as usize };
+                self.tlb.read[index(lin)] = Entry {
+                    tag: lin >> PAGE_SHIFT,
+                    host: host as usize,
+                };
             }
             return Ok(v);
         }
-        Ok((0..size).fold(0, |v, i| v | (self.mem.read_u8_bus(Self::byte_addr(lin, size, span, i), bus) as u32) << (8 * i)))
+        Ok((0..size).fold(0, |v, i| {
+            v | (self
+                .mem
+                .read_u8_bus(Self::byte_addr(lin, size, span, i), bus) as u32)
+                << (8 * i)
+        }))
     }
 
     fn write_lin_slow(&mut self, bus: &mut dyn Bus, lin: u32, size: u32, v: u32) -> Result<()> {
@@ -208,11 +257,18 @@ impl Cpu {
         if (lin.wrapping_add(size - 1) ^ lin) >> PAGE_SHIFT == 0 {
             self.mem.write_sized(span.0, size as u8, v, bus);
             if let Some(host) = self.mem.host_page(span.0, true) {
-                self.tlb.write[index(lin)] = Entry { tag: lin >> PAGE_SHIFT, host: host as usize };
+                self.tlb.write[index(lin)] = Entry {
+                    tag: lin >> PAGE_SHIFT,
+                    host: host as usize,
+                };
             }
         } else {
             for i in 0..size {
-                self.mem.write_u8_bus(Self::byte_addr(lin, size, span, i), (v >> (8 * i)) as u8, bus);
+                self.mem.write_u8_bus(
+                    Self::byte_addr(lin, size, span, i),
+                    (v >> (8 * i)) as u8,
+                    bus,
+                );
             }
         }
         if self.mem.code_written() {
@@ -266,7 +322,9 @@ impl Cpu {
         };
         // SDM vol. 3, 4.6: user accesses need U/S in both levels; writes need
         // R/W in both, for supervisor accesses only when CR0.WP is set.
-        if (user && rights & US == 0) || (write && rights & RW == 0 && (user || self.cr0 & cr0::WP != 0)) {
+        if (user && rights & US == 0)
+            || (write && rights & RW == 0 && (user || self.cr0 & cr0::WP != 0))
+        {
             return fault(self, true);
         }
         if !large && pde & A == 0 {
@@ -276,7 +334,11 @@ impl Cpu {
         if new != entry {
             self.mem.write_sized(entry_addr, 4, new, bus);
         }
-        Ok(if large { (entry & 0xFFC0_0000) | (lin & 0x003F_FFFF) } else { (entry & 0xFFFF_F000) | (lin & 0xFFF) })
+        Ok(if large {
+            (entry & 0xFFC0_0000) | (lin & 0x003F_FFFF)
+        } else {
+            (entry & 0xFFFF_F000) | (lin & 0xFFF)
+        })
     }
 
     /// Pushes a value of `W` bits on the stack (SS:SP or SS:ESP by SS.B).
@@ -298,7 +360,11 @@ impl Cpu {
     }
 
     /// Reads `W` bits at `SP + offset` without popping.
-    pub(crate) fn stack_peek<const W: u32>(&mut self, bus: &mut dyn Bus, offset: u32) -> Result<u32> {
+    pub(crate) fn stack_peek<const W: u32>(
+        &mut self,
+        bus: &mut dyn Bus,
+        offset: u32,
+    ) -> Result<u32> {
         let sp = self.sp().wrapping_add(offset) & self.sp_mask();
         self.read::<W>(bus, SegReg::SS as u8, sp)
     }

@@ -41,7 +41,14 @@ pub enum SegReg {
 
 impl SegReg {
     /// All six, in encoding order.
-    pub const ALL: [SegReg; 6] = [SegReg::ES, SegReg::CS, SegReg::SS, SegReg::DS, SegReg::FS, SegReg::GS];
+    pub const ALL: [SegReg; 6] = [
+        SegReg::ES,
+        SegReg::CS,
+        SegReg::SS,
+        SegReg::DS,
+        SegReg::FS,
+        SegReg::GS,
+    ];
 
     /// The register with encoding `n` (0..=5).
     pub fn from_index(n: u8) -> Option<SegReg> {
@@ -204,12 +211,21 @@ impl Cpu {
         self.cr3 = 0;
         self.cr4 = 0;
         self.dr = [0, 0, 0, 0, 0xFFFF0FF0, 0x400, 0xFFFF0FF0, 0x400];
-        self.gdtr = DescriptorTable { base: 0, limit: 0xFFFF };
-        self.idtr = DescriptorTable { base: 0, limit: 0xFFFF };
+        self.gdtr = DescriptorTable {
+            base: 0,
+            limit: 0xFFFF,
+        };
+        self.idtr = DescriptorTable {
+            base: 0,
+            limit: 0xFFFF,
+        };
         self.ldtr = Segment::real_mode(0);
         self.tr = Segment::real_mode(0);
         self.cpl = 0;
-        self.msr = Msrs { apic_base: 0xFEE0_0900, ..Msrs::default() };
+        self.msr = Msrs {
+            apic_base: 0xFEE0_0900,
+            ..Msrs::default()
+        };
         self.tsc_offset = 0u64.wrapping_sub(self.icount);
         self.halted = false;
         self.shutdown = false;

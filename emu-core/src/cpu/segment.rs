@@ -54,7 +54,12 @@ pub struct Segment {
 impl Segment {
     /// A segment as real mode sets it up: base = selector × 16, 64 KiB limit.
     pub const fn real_mode(selector: u16) -> Segment {
-        Segment { selector, base: (selector as u32) << 4, limit: 0xFFFF, attr: attr::DATA_REAL }
+        Segment {
+            selector,
+            base: (selector as u32) << 4,
+            limit: 0xFFFF,
+            attr: attr::DATA_REAL,
+        }
     }
 
     /// The D/B bit: 32-bit code segment, or 32-bit stack pointer.
@@ -134,7 +139,10 @@ mod tests {
         let mut down = s;
         down.attr |= attr::DC;
         down.limit = 0x0FFF;
-        assert!(!down.in_limit(0x0FFF, 1), "expand-down: the limit itself is outside");
+        assert!(
+            !down.in_limit(0x0FFF, 1),
+            "expand-down: the limit itself is outside"
+        );
         assert!(down.in_limit(0x1000, 4));
         assert!(!down.in_limit(0xFFFE, 4), "past FFFF with B=0");
     }

@@ -18,7 +18,12 @@ impl Cpu {
     }
 
     /// Loads a data or stack segment register (MOV, POP, LDS, ...).
-    pub(crate) fn load_segment(&mut self, bus: &mut dyn Bus, seg: SegReg, selector: u16) -> Result<()> {
+    pub(crate) fn load_segment(
+        &mut self,
+        bus: &mut dyn Bus,
+        seg: SegReg,
+        selector: u16,
+    ) -> Result<()> {
         if !self.protected_mode() || self.v86_mode() {
             self.set_real_segment(seg, selector);
             return Ok(());
@@ -27,7 +32,12 @@ impl Cpu {
     }
 
     /// JMP ptr16:16/32 or m16:16/32.
-    pub(crate) fn far_jump<const W: u32>(&mut self, bus: &mut dyn Bus, selector: u16, offset: u32) -> Result<()> {
+    pub(crate) fn far_jump<const W: u32>(
+        &mut self,
+        bus: &mut dyn Bus,
+        selector: u16,
+        offset: u32,
+    ) -> Result<()> {
         if self.protected_mode() && !self.v86_mode() {
             return self.far_jump_protected::<W>(bus, selector, offset);
         }
@@ -41,7 +51,12 @@ impl Cpu {
     }
 
     /// CALL ptr16:16/32 or m16:16/32.
-    pub(crate) fn far_call<const W: u32>(&mut self, bus: &mut dyn Bus, selector: u16, offset: u32) -> Result<()> {
+    pub(crate) fn far_call<const W: u32>(
+        &mut self,
+        bus: &mut dyn Bus,
+        selector: u16,
+        offset: u32,
+    ) -> Result<()> {
         if self.protected_mode() && !self.v86_mode() {
             return self.far_call_protected::<W>(bus, selector, offset);
         }
@@ -52,7 +67,10 @@ impl Cpu {
         let saved = self.regs[super::reg::ESP];
         let cs = self.segs[SegReg::CS as usize].selector as u32;
         let ret = self.eip;
-        if let Err(e) = self.push::<W>(bus, cs).and_then(|_| self.push::<W>(bus, ret)) {
+        if let Err(e) = self
+            .push::<W>(bus, cs)
+            .and_then(|_| self.push::<W>(bus, ret))
+        {
             self.regs[super::reg::ESP] = saved;
             return Err(e);
         }
@@ -62,7 +80,11 @@ impl Cpu {
     }
 
     /// RETF [imm16].
-    pub(crate) fn far_return<const W: u32>(&mut self, bus: &mut dyn Bus, release: u32) -> Result<()> {
+    pub(crate) fn far_return<const W: u32>(
+        &mut self,
+        bus: &mut dyn Bus,
+        release: u32,
+    ) -> Result<()> {
         if self.protected_mode() && !self.v86_mode() {
             return self.far_return_protected::<W>(bus, release);
         }
@@ -110,7 +132,8 @@ impl Cpu {
     /// may change depends on mode, CPL and IOPL (SDM vol. 2, POPF). VM, VIF
     /// and VIP never change this way; RF is cleared.
     pub(crate) fn write_flags_from_guest(&mut self, value: u32, w: u32) {
-        let mut changeable = flags::ARITH | flags::TF | flags::DF | NT | flags::AC | flags::ID | IF | IOPL;
+        let mut changeable =
+            flags::ARITH | flags::TF | flags::DF | NT | flags::AC | flags::ID | IF | IOPL;
         if self.protected_mode() {
             if self.v86_mode() || self.cpl > 0 {
                 changeable &= !IOPL;

@@ -53,7 +53,11 @@ fn binary<const OP: u8>(i: &Instruction, w: u32, mem: bool) -> Option<Handler> {
 }
 
 /// `dst = dst OP src` for the eight classic ALU operations and TEST.
-fn alu<const W: u32, const MEM: bool, const OP: u8, const SRC: u8>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn alu<const W: u32, const MEM: bool, const OP: u8, const SRC: u8>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let b = match SRC {
         SRC_REG => cpu.reg::<W>(op.src),
         SRC_MEM => cpu.read_src_rm::<W, true>(bus, op)?,
@@ -103,8 +107,18 @@ fn set_flags<const W: u32, const OP: u8>(cpu: &mut Cpu, a: u32, b: u32, r: u32) 
 }
 
 /// INC and DEC: add or subtract one, leaving CF alone.
-fn incdec<const W: u32, const MEM: bool, const DEC: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
-    let step = |a: u32| if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) };
+fn incdec<const W: u32, const MEM: bool, const DEC: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
+    let step = |a: u32| {
+        if DEC {
+            a.wrapping_sub(1)
+        } else {
+            a.wrapping_add(1)
+        }
+    };
     if MEM {
         let lin = cpu.seg_check(op.seg, cpu.ea(op), W / 8, true)?;
         let a = cpu.read_lin::<W>(bus, lin)?;
@@ -136,7 +150,11 @@ fn not<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op)
 /// Reads the r/m operand of a read-modify-write instruction, checking up
 /// front that it may be written. Returns its linear address (memory form).
 #[inline(always)]
-pub(crate) fn read_modify<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<(u32, u32)> {
+pub(crate) fn read_modify<const W: u32, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<(u32, u32)> {
     if MEM {
         let lin = cpu.seg_check(op.seg, cpu.ea(op), W / 8, true)?;
         Ok((lin, cpu.read_lin::<W>(bus, lin)?))
@@ -147,7 +165,13 @@ pub(crate) fn read_modify<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mu
 
 /// Writes back the result of a read-modify-write instruction.
 #[inline(always)]
-pub(crate) fn write_back<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op, lin: u32, v: u32) -> Result<()> {
+pub(crate) fn write_back<const W: u32, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+    lin: u32,
+    v: u32,
+) -> Result<()> {
     if MEM {
         cpu.write_lin::<W>(bus, lin, v)
     } else {

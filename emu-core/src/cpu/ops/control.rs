@@ -11,7 +11,8 @@ use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
     use Mnemonic::*;
     // Operand size of a near transfer: what EIP is truncated to.
-    let near16 = matches!(i.op_kind(0), OpKind::NearBranch16) || (is_mem(i, 0) || i.op_kind(0) == OpKind::Register) && width(i, 0) == 16;
+    let near16 = matches!(i.op_kind(0), OpKind::NearBranch16)
+        || (is_mem(i, 0) || i.op_kind(0) == OpKind::Register) && width(i, 0) == 16;
     let w = if near16 { 16 } else { 32 };
     match i.mnemonic() {
         Jmp => match i.op_kind(0) {
@@ -23,7 +24,9 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
             _ => pick_w(w, jmp_near_rm::<16, true>, jmp_near_rm::<32, true>),
         },
         Call => match i.op_kind(0) {
-            OpKind::NearBranch16 | OpKind::NearBranch32 => pick_w(w, call_rel::<16>, call_rel::<32>),
+            OpKind::NearBranch16 | OpKind::NearBranch32 => {
+                pick_w(w, call_rel::<16>, call_rel::<32>)
+            }
             OpKind::FarBranch16 => Some(call_far_ptr::<16>),
             OpKind::FarBranch32 => Some(call_far_ptr::<32>),
             OpKind::Register => pick_w(w, call_near_rm::<16, false>, call_near_rm::<32, false>),
@@ -57,7 +60,10 @@ fn pick_w(w: u32, h16: Handler, h32: Handler) -> Option<Handler> {
 }
 
 fn is_far_mem(i: &Instruction) -> bool {
-    matches!(i.code(), Code::Jmp_m1616 | Code::Jmp_m1632 | Code::Call_m1616 | Code::Call_m1632)
+    matches!(
+        i.code(),
+        Code::Jmp_m1616 | Code::Jmp_m1632 | Code::Call_m1616 | Code::Call_m1632
+    )
 }
 
 fn far_width(i: &Instruction) -> u32 {
@@ -81,7 +87,14 @@ fn lower_loop(i: &Instruction, w: u32) -> Option<Handler> {
     use Code::*;
     let ecx = matches!(
         i.code(),
-        Loopne_rel8_16_ECX | Loopne_rel8_32_ECX | Loope_rel8_16_ECX | Loope_rel8_32_ECX | Loop_rel8_16_ECX | Loop_rel8_32_ECX | Jecxz_rel8_16 | Jecxz_rel8_32
+        Loopne_rel8_16_ECX
+            | Loopne_rel8_32_ECX
+            | Loope_rel8_16_ECX
+            | Loope_rel8_32_ECX
+            | Loop_rel8_16_ECX
+            | Loop_rel8_32_ECX
+            | Jecxz_rel8_16
+            | Jecxz_rel8_32
     );
     let kind = match i.mnemonic() {
         Mnemonic::Loop => LOOP,
@@ -130,7 +143,11 @@ fn jmp_rel<const W: u32>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> 
     cpu.jump_near::<W>(cpu.eip.wrapping_add(op.imm))
 }
 
-fn jcc<const W: u32, const MEM: bool, const CC: u8>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
+fn jcc<const W: u32, const MEM: bool, const CC: u8>(
+    cpu: &mut Cpu,
+    _: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     if cpu.condition(CC) {
         cpu.jump_near::<W>(cpu.eip.wrapping_add(op.imm))
     } else {
@@ -138,7 +155,11 @@ fn jcc<const W: u32, const MEM: bool, const CC: u8>(cpu: &mut Cpu, _: &mut dyn B
     }
 }
 
-fn jmp_near_rm<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn jmp_near_rm<const W: u32, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let t = cpu.read_rm::<W, MEM>(bus, op)?;
     cpu.jump_near::<W>(t)
 }
@@ -149,7 +170,11 @@ fn call_rel<const W: u32>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<(
     call_near::<W>(cpu, bus, ret, target)
 }
 
-fn call_near_rm<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn call_near_rm<const W: u32, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let target = cpu.read_rm::<W, MEM>(bus, op)?;
     call_near::<W>(cpu, bus, cpu.eip, target)
 }
@@ -204,7 +229,11 @@ fn ret_far<const W: u32>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()
     cpu.far_return::<W>(bus, op.imm & 0xFFFF)
 }
 
-fn loop_op<const W: u32, const ECX: bool, const KIND: u8>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
+fn loop_op<const W: u32, const ECX: bool, const KIND: u8>(
+    cpu: &mut Cpu,
+    _: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let count_mask = if ECX { u32::MAX } else { 0xFFFF };
     let mut count = cpu.regs[reg::ECX] & count_mask;
     if KIND != JCXZ {

@@ -50,8 +50,8 @@ macro_rules! pick_cc {
 pub mod alu;
 pub mod bits;
 pub mod control;
-pub mod muldiv;
 pub mod mov;
+pub mod muldiv;
 pub mod shift;
 pub mod stack;
 pub mod string;
@@ -99,7 +99,6 @@ pub fn is_mem(i: &Instruction, n: u32) -> bool {
     i.op_kind(n) == OpKind::Memory
 }
 
-
 /// Mask of the low `W` bits.
 #[inline(always)]
 pub const fn mask<const W: u32>() -> u32 {
@@ -138,7 +137,11 @@ impl Cpu {
 
     /// Reads operand 0 (r/m) of width `W`: the register `op.dst`, or memory.
     #[inline(always)]
-    pub(crate) fn read_rm<const W: u32, const MEM: bool>(&mut self, bus: &mut dyn Bus, op: &Op) -> Result<u32> {
+    pub(crate) fn read_rm<const W: u32, const MEM: bool>(
+        &mut self,
+        bus: &mut dyn Bus,
+        op: &Op,
+    ) -> Result<u32> {
         if MEM {
             let ea = self.ea(op);
             self.read::<W>(bus, op.seg, ea)
@@ -149,7 +152,12 @@ impl Cpu {
 
     /// Writes operand 0 (r/m) of width `W`.
     #[inline(always)]
-    pub(crate) fn write_rm<const W: u32, const MEM: bool>(&mut self, bus: &mut dyn Bus, op: &Op, v: u32) -> Result<()> {
+    pub(crate) fn write_rm<const W: u32, const MEM: bool>(
+        &mut self,
+        bus: &mut dyn Bus,
+        op: &Op,
+        v: u32,
+    ) -> Result<()> {
         if MEM {
             let ea = self.ea(op);
             self.write::<W>(bus, op.seg, ea, v)
@@ -162,7 +170,11 @@ impl Cpu {
     /// Reads operand 1 as r/m of width `W` (for `reg, r/m` forms): the
     /// register `op.src`, or memory.
     #[inline(always)]
-    pub(crate) fn read_src_rm<const W: u32, const MEM: bool>(&mut self, bus: &mut dyn Bus, op: &Op) -> Result<u32> {
+    pub(crate) fn read_src_rm<const W: u32, const MEM: bool>(
+        &mut self,
+        bus: &mut dyn Bus,
+        op: &Op,
+    ) -> Result<u32> {
         if MEM {
             let ea = self.ea(op);
             self.read::<W>(bus, op.seg, ea)

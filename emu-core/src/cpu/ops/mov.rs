@@ -11,16 +11,26 @@ use crate::cpu::flags::{AF, CF, PF, SF, ZF};
 use crate::cpu::{reg, Cpu, SegReg};
 use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 
-
 pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
     let w = width(i, 0);
     let mem0 = is_mem(i, 0);
     let mem1 = i.op_count() > 1 && is_mem(i, 1);
     match i.mnemonic() {
         Mnemonic::Mov => {
-            let (r0, r1) = (i.op_register(0), if i.op_count() > 1 { i.op_register(1) } else { iced_x86::Register::None });
+            let (r0, r1) = (
+                i.op_register(0),
+                if i.op_count() > 1 {
+                    i.op_register(1)
+                } else {
+                    iced_x86::Register::None
+                },
+            );
             if r0.is_segment_register() {
-                return if mem1 { Some(mov_sreg::<true>) } else { Some(mov_sreg::<false>) };
+                return if mem1 {
+                    Some(mov_sreg::<true>)
+                } else {
+                    Some(mov_sreg::<false>)
+                };
             }
             if r1.is_segment_register() {
                 return pick!(w, mem0, mov_from_sreg);
@@ -66,27 +76,73 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
 
 fn is_setcc(m: Mnemonic) -> bool {
     use Mnemonic::*;
-    matches!(m, Seto | Setno | Setb | Setae | Sete | Setne | Setbe | Seta | Sets | Setns | Setp | Setnp | Setl | Setge | Setle | Setg)
+    matches!(
+        m,
+        Seto | Setno
+            | Setb
+            | Setae
+            | Sete
+            | Setne
+            | Setbe
+            | Seta
+            | Sets
+            | Setns
+            | Setp
+            | Setnp
+            | Setl
+            | Setge
+            | Setle
+            | Setg
+    )
 }
 
 fn is_cmovcc(m: Mnemonic) -> bool {
     use Mnemonic::*;
-    matches!(m, Cmovo | Cmovno | Cmovb | Cmovae | Cmove | Cmovne | Cmovbe | Cmova | Cmovs | Cmovns | Cmovp | Cmovnp | Cmovl | Cmovge | Cmovle | Cmovg)
+    matches!(
+        m,
+        Cmovo
+            | Cmovno
+            | Cmovb
+            | Cmovae
+            | Cmove
+            | Cmovne
+            | Cmovbe
+            | Cmova
+            | Cmovs
+            | Cmovns
+            | Cmovp
+            | Cmovnp
+            | Cmovl
+            | Cmovge
+            | Cmovle
+            | Cmovg
+    )
 }
 
-
-fn mov_rm_reg<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn mov_rm_reg<const W: u32, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let v = cpu.reg::<W>(op.src);
     cpu.write_rm::<W, MEM>(bus, op, v)
 }
 
-fn mov_reg_rm<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn mov_reg_rm<const W: u32, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let v = cpu.read_src_rm::<W, MEM>(bus, op)?;
     cpu.set_reg::<W>(op.dst, v);
     Ok(())
 }
 
-fn mov_rm_imm<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn mov_rm_imm<const W: u32, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     cpu.write_rm::<W, MEM>(bus, op, op.imm)
 }
 
@@ -94,7 +150,9 @@ fn mov_rm_imm<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, o
 /// instruction (SDM vol. 2, MOV: "loading the SS register with a MOV
 /// instruction suppresses or inhibits some debug exceptions and interrupts").
 fn mov_sreg<const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
-    let seg = SegReg::from_index(op.dst).filter(|&s| s != SegReg::CS).ok_or(Exception::ud())?;
+    let seg = SegReg::from_index(op.dst)
+        .filter(|&s| s != SegReg::CS)
+        .ok_or(Exception::ud())?;
     let sel = cpu.read_src_rm::<16, MEM>(bus, op)? as u16;
     cpu.load_segment(bus, seg, sel)?;
     if seg == SegReg::SS {
@@ -105,7 +163,11 @@ fn mov_sreg<const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Resul
 
 /// MOV r/m, Sreg: a 32-bit register destination gets the selector
 /// zero-extended (P6 and later); a memory destination is always 16 bits.
-fn mov_from_sreg<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn mov_from_sreg<const W: u32, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let seg = SegReg::from_index(op.src).ok_or(Exception::ud())?;
     let sel = cpu.seg_selector(seg) as u32;
     if MEM {
@@ -139,7 +201,11 @@ fn extend(w: u32, from: u32, mem: bool, signed: bool) -> Option<Handler> {
 }
 
 /// MOVZX / MOVSX: widen a `F`-bit source into a `W`-bit register.
-fn movx<const W: u32, const F: u32, const MEM: bool, const SIGNED: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn movx<const W: u32, const F: u32, const MEM: bool, const SIGNED: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let v = cpu.read_src_rm::<F, MEM>(bus, op)?;
     let v = if SIGNED { sext::<F>(v) } else { v };
     cpu.set_reg::<W>(op.dst, v);
@@ -218,13 +284,21 @@ fn bswap(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     Ok(())
 }
 
-fn setcc<const W: u32, const MEM: bool, const CC: u8>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn setcc<const W: u32, const MEM: bool, const CC: u8>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let v = cpu.condition(CC) as u32;
     cpu.write_rm::<8, MEM>(bus, op, v)
 }
 
 /// CMOVcc: the source is read (and may fault) even when the condition is false.
-fn cmovcc<const W: u32, const MEM: bool, const CC: u8>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn cmovcc<const W: u32, const MEM: bool, const CC: u8>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     let v = cpu.read_src_rm::<W, MEM>(bus, op)?;
     if cpu.condition(CC) {
         cpu.set_reg::<W>(op.dst, v);
@@ -255,7 +329,11 @@ fn far_load(w: u32, seg: SegReg) -> Option<Handler> {
 fn lxs<const W: u32, const SEG: u8>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
     let ea = cpu.ea(op);
     let off = cpu.read::<W>(bus, op.seg, ea)?;
-    let sel = cpu.read::<16>(bus, op.seg, ea.wrapping_add(W / 8) & if op.addr32 { u32::MAX } else { 0xFFFF })?;
+    let sel = cpu.read::<16>(
+        bus,
+        op.seg,
+        ea.wrapping_add(W / 8) & if op.addr32 { u32::MAX } else { 0xFFFF },
+    )?;
     let seg = SegReg::from_index(SEG).ok_or(Exception::ud())?;
     cpu.load_segment(bus, seg, sel as u16)?;
     cpu.set_reg::<W>(op.dst, off);
@@ -305,7 +383,11 @@ fn cmpxchg8b(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
     let lo = cpu.read_lin::<32>(bus, lo_lin)?;
     let hi = cpu.read_lin::<32>(bus, lo_lin.wrapping_add(4))?;
     let equal = lo == cpu.regs[reg::EAX] && hi == cpu.regs[reg::EDX];
-    let (new_lo, new_hi) = if equal { (cpu.regs[reg::EBX], cpu.regs[reg::ECX]) } else { (lo, hi) };
+    let (new_lo, new_hi) = if equal {
+        (cpu.regs[reg::EBX], cpu.regs[reg::ECX])
+    } else {
+        (lo, hi)
+    };
     cpu.write_lin::<32>(bus, lo_lin, new_lo)?;
     cpu.write_lin::<32>(bus, lo_lin.wrapping_add(4), new_hi)?;
     if !equal {

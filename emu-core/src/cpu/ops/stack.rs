@@ -14,15 +14,23 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
     let w16 = w == 16;
     match i.mnemonic() {
         Mnemonic::Push => match i.op_kind(0) {
-            OpKind::Register if i.op0_register().is_segment_register() => Some(if w16 { push_sreg::<16> } else { push_sreg::<32> }),
+            OpKind::Register if i.op0_register().is_segment_register() => Some(if w16 {
+                push_sreg::<16>
+            } else {
+                push_sreg::<32>
+            }),
             OpKind::Register => Some(if w16 { push_reg::<16> } else { push_reg::<32> }),
             OpKind::Memory => Some(if w16 { push_mem::<16> } else { push_mem::<32> }),
             _ => Some(if w16 { push_imm::<16> } else { push_imm::<32> }),
         },
         Mnemonic::Pop => match i.op_kind(0) {
-            OpKind::Register if i.op0_register().is_segment_register() => Some(if w16 { pop_sreg::<16> } else { pop_sreg::<32> }),
+            OpKind::Register if i.op0_register().is_segment_register() => {
+                Some(if w16 { pop_sreg::<16> } else { pop_sreg::<32> })
+            }
             OpKind::Register => Some(if w16 { pop_reg::<16> } else { pop_reg::<32> }),
-            _ if is_mem(i, 0) && width(i, 0) == w => Some(if w16 { pop_mem::<16> } else { pop_mem::<32> }),
+            _ if is_mem(i, 0) && width(i, 0) == w => {
+                Some(if w16 { pop_mem::<16> } else { pop_mem::<32> })
+            }
             _ => None,
         },
         Mnemonic::Pusha => Some(pusha::<16>),
@@ -33,8 +41,16 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
         Mnemonic::Pushfd => Some(pushf::<32>),
         Mnemonic::Popf => Some(popf::<16>),
         Mnemonic::Popfd => Some(popf::<32>),
-        Mnemonic::Enter => Some(if width_of_frame(i) == 16 { enter::<16> } else { enter::<32> }),
-        Mnemonic::Leave => Some(if width_of_frame(i) == 16 { leave::<16> } else { leave::<32> }),
+        Mnemonic::Enter => Some(if width_of_frame(i) == 16 {
+            enter::<16>
+        } else {
+            enter::<32>
+        }),
+        Mnemonic::Leave => Some(if width_of_frame(i) == 16 {
+            leave::<16>
+        } else {
+            leave::<32>
+        }),
         _ => None,
     }
 }
@@ -100,7 +116,9 @@ fn pop_mem<const W: u32>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()
 
 /// POP Sreg: POP SS holds off interrupts for one instruction.
 fn pop_sreg<const W: u32>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
-    let seg = SegReg::from_index(op.dst).filter(|&s| s != SegReg::CS).ok_or(Exception::ud())?;
+    let seg = SegReg::from_index(op.dst)
+        .filter(|&s| s != SegReg::CS)
+        .ok_or(Exception::ud())?;
     let sel = cpu.stack_peek::<16>(bus, 0)?;
     cpu.seg_check(SegReg::SS as u8, cpu.sp(), W / 8, false)?;
     cpu.load_segment(bus, seg, sel as u16)?;

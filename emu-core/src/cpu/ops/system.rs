@@ -52,15 +52,27 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
             (_, false) => io_out::<32, false>,
             (_, true) => io_out::<32, true>,
         }),
-        Lgdt => Some(if i.code() == iced_x86::Code::Lgdt_m1632_16 { load_dtr::<false, 16> } else { load_dtr::<false, 32> }),
-        Lidt => Some(if i.code() == iced_x86::Code::Lidt_m1632_16 { load_dtr::<true, 16> } else { load_dtr::<true, 32> }),
+        Lgdt => Some(if i.code() == iced_x86::Code::Lgdt_m1632_16 {
+            load_dtr::<false, 16>
+        } else {
+            load_dtr::<false, 32>
+        }),
+        Lidt => Some(if i.code() == iced_x86::Code::Lidt_m1632_16 {
+            load_dtr::<true, 16>
+        } else {
+            load_dtr::<true, 32>
+        }),
         Sgdt => Some(store_dtr::<false>),
         Sidt => Some(store_dtr::<true>),
         Mov if i.op_register(0).is_cr() => Some(mov_to_cr),
         Mov if i.op_register(1).is_cr() => Some(mov_from_cr),
         Mov if i.op_register(0).is_dr() => Some(mov_to_dr),
         Mov if i.op_register(1).is_dr() => Some(mov_from_dr),
-        Lmsw => Some(if is_mem(i, 0) { lmsw::<true> } else { lmsw::<false> }),
+        Lmsw => Some(if is_mem(i, 0) {
+            lmsw::<true>
+        } else {
+            lmsw::<false>
+        }),
         Smsw => Some(match (w, is_mem(i, 0)) {
             (_, true) => smsw::<16, true>,
             (16, false) => smsw::<16, false>,
@@ -134,10 +146,21 @@ fn cpuid(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
     let leaf = cpu.regs[reg::EAX];
     let brand = |n: u32| -> [u32; 4] {
         let at = (n as usize) * 16;
-        std::array::from_fn(|k| u32::from_le_bytes(BRAND[at + 4 * k..at + 4 * k + 4].try_into().unwrap_or([0; 4])))
+        std::array::from_fn(|k| {
+            u32::from_le_bytes(
+                BRAND[at + 4 * k..at + 4 * k + 4]
+                    .try_into()
+                    .unwrap_or([0; 4]),
+            )
+        })
     };
     let [a, b, c, d] = match leaf {
-        0 => [1, u32::from_le_bytes(*b"Genu"), u32::from_le_bytes(*b"ntel"), u32::from_le_bytes(*b"ineI")],
+        0 => [
+            1,
+            u32::from_le_bytes(*b"Genu"),
+            u32::from_le_bytes(*b"ntel"),
+            u32::from_le_bytes(*b"ineI"),
+        ],
         1 => [CPU_SIGNATURE, 0, 0, FEATURES_EDX],
         0x8000_0000 => [0x8000_0004, 0, 0, 0],
         0x8000_0002..=0x8000_0004 => brand(leaf - 0x8000_0002),
@@ -167,8 +190,13 @@ fn rdtsc(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
 
 /// IN: from an immediate port or DX (`DX` = true).
 fn io_in<const W: u32, const DX: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
-    let port = if DX { cpu.regs[reg::EDX] as u16 } else { op.imm as u16 };
+    let port = if DX {
+        cpu.regs[reg::EDX] as u16
+    } else {
+        op.imm as u16
+    };
     cpu.check_io(bus, port, W / 8)?;
+    bus.sync(cpu.icount + op.pos as u64);
     let v = bus.io_read(port, (W / 8) as u8);
     cpu.set_reg::<W>(0, v);
     Ok(())
@@ -176,8 +204,13 @@ fn io_in<const W: u32, const DX: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op
 
 /// OUT: to an immediate port or DX.
 fn io_out<const W: u32, const DX: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
-    let port = if DX { cpu.regs[reg::EDX] as u16 } else { op.imm as u16 };
+    let port = if DX {
+        cpu.regs[reg::EDX] as u16
+    } else {
+        op.imm as u16
+    };
     cpu.check_io(bus, port, W / 8)?;
+    bus.sync(cpu.icount + op.pos as u64);
     let v = cpu.reg::<W>(0);
     cpu.port_write(bus, port, W / 8, v);
     Ok(())
@@ -231,11 +264,19 @@ impl Cpu {
 }
 
 /// LGDT/LIDT m16&32: with a 16-bit operand size only 24 bits of base load.
-fn load_dtr<const IDT: bool, const W: u32>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn load_dtr<const IDT: bool, const W: u32>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     require_cpl0(cpu)?;
     let ea = cpu.ea(op);
     let limit = cpu.read::<16>(bus, op.seg, ea)?;
-    let base = cpu.read::<32>(bus, op.seg, ea.wrapping_add(2) & if op.addr32 { u32::MAX } else { 0xFFFF })?;
+    let base = cpu.read::<32>(
+        bus,
+        op.seg,
+        ea.wrapping_add(2) & if op.addr32 { u32::MAX } else { 0xFFFF },
+    )?;
     let base = if W == 16 { base & 0x00FF_FFFF } else { base };
     let table = DescriptorTable { base, limit };
     if IDT {
@@ -252,7 +293,12 @@ fn store_dtr<const IDT: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Resu
     let ea = cpu.ea(op);
     cpu.seg_check(op.seg, ea, 6, true)?;
     cpu.write::<16>(bus, op.seg, ea, t.limit)?;
-    cpu.write::<32>(bus, op.seg, ea.wrapping_add(2) & if op.addr32 { u32::MAX } else { 0xFFFF }, t.base)
+    cpu.write::<32>(
+        bus,
+        op.seg,
+        ea.wrapping_add(2) & if op.addr32 { u32::MAX } else { 0xFFFF },
+        t.base,
+    )
 }
 
 /// MOV CRn, r32 (SDM vol. 3, 2.5). Invalid combinations raise #GP(0).
@@ -300,7 +346,16 @@ impl Cpu {
         if (v & cr0::PG != 0 && v & cr0::PE == 0) || (v & cr0::NW != 0 && v & cr0::CD == 0) {
             return Err(Exception::gp(0));
         }
-        const KNOWN: u32 = cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::NE | cr0::WP | cr0::AM | cr0::NW | cr0::CD | cr0::PG;
+        const KNOWN: u32 = cr0::PE
+            | cr0::MP
+            | cr0::EM
+            | cr0::TS
+            | cr0::NE
+            | cr0::WP
+            | cr0::AM
+            | cr0::NW
+            | cr0::CD
+            | cr0::PG;
         let old = self.cr0;
         self.cr0 = (v & KNOWN) | cr0::ET;
         if (old ^ self.cr0) & (cr0::PG | cr0::WP | cr0::PE) != 0 {

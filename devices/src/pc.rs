@@ -1,0 +1,481 @@
+//! The PC board: the CPU, RAM, firmware ROM and the chipset devices, wired
+//! the way an AT-compatible (i440FX/PIIX3-class) machine wires them, and the
+//! run loop that interleaves CPU slices with device events on the one
+//! virtual clock.
+//!
+//! Port map (this file is the only place that knows it):
+//!
+//! | ports | device |
+//! |---|---|
+//! | 20h–21h, A0h–A1h, 4D0h–4D1h | [`DualPic8259`] (+ ELCR) |
+//! | 40h–43h, 61h | [`Pit8254`] and port 61h |
+//! | 60h, 64h | [`I8042`] keyboard controller |
+//! | 70h–71h | [`Rtc`] (MC146818 CMOS) |
+//! | 80h | POST code ([`PostPort`]) |
+//! | 92h | [`SystemControlA`] (fast A20, reset) |
+//! | E9h, 402h | [`DebugCon`] |
+//! | F4h | [`ExitPort`] |
+//! | 3F8h, 2F8h, 3E8h, 2E8h | COM1–COM4 ([`Uart16550`], IRQ 4, 3, 4, 3) |
+//! | CF9h | reset control (bit 2: reset) |
+
+use crate::debug_ports::{DebugCon, ExitPort, PostPort, Sink};
+use crate::i8042::I8042;
+use crate::pic8259::DualPic8259;
+use crate::pit8254::Pit8254;
+use crate::rtc::Rtc;
+use crate::system_control::SystemControlA;
+use crate::uart16550::Uart16550;
+use emu_core::clock::{Clock, Nanos};
+use emu_core::{Bus, Cpu, RunExit};
+use std::collections::VecDeque;
+
+/// COM1–COM4 base ports and their ISA IRQ lines.
+const COM_PORTS: [(u16, u8); 4] = [(0x3F8, 4), (0x2F8, 3), (0x3E8, 4), (0x2E8, 3)];
+
+/// Instructions per virtual second: the nominal speed of the virtual CPU.
+pub const DEFAULT_IPS: u64 = 100_000_000;
+
+/// The longest CPU slice between looks at the devices and the host, in
+/// instructions, when no device event comes sooner.
+const MAX_SLICE: u64 = 1 << 20;
+
+/// How the board is built.
+pub struct PcConfig {
+    /// RAM in bytes.
+    pub ram_bytes: usize,
+    /// The firmware image, mapped so it ends at 1 MiB and at 4 GiB.
+    pub bios: Vec<u8>,
+    /// Where debug-console (port E9h) bytes go.
+    pub debugcon: Option<Sink>,
+    /// Where POST codes (port 80h) are logged.
+    pub post_log: Option<Sink>,
+    /// Where each COM port's transmitted bytes go.
+    pub serial: [Option<Sink>; 4],
+    /// A triple fault or reset request ends the run instead of resetting.
+    pub no_reboot: bool,
+    /// Instructions per virtual second.
+    pub ips: u64,
+    /// The RTC's time at power-on, Unix seconds (fixed for determinism).
+    pub rtc_start: u64,
+}
+
+impl Default for PcConfig {
+    fn default() -> PcConfig {
+        PcConfig {
+            ram_bytes: 16 << 20,
+            bios: Vec::new(),
+            debugcon: None,
+            post_log: None,
+            serial: [None, None, None, None],
+            no_reboot: false,
+            ips: DEFAULT_IPS,
+            // 2000-01-01 00:00:00 UTC.
+            rtc_start: 946_684_800,
+        }
+    }
+}
+
+/// Why [`Pc::run`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The guest wrote to the exit port; the host should exit with this status.
+    ExitPort(u32),
+    /// The instruction limit was reached.
+    InstructionLimit,
+    /// The CPU halted with interrupts disabled (or nothing left that could
+    /// wake it): the guest is done.
+    Halted,
+    /// The guest asked for a reset (triple fault, 8042, port 92h or CF9h)
+    /// and the board was built with `no_reboot`.
+    Reset,
+}
+
+/// A COM port with its host side.
+struct SerialPort {
+    uart: Uart16550,
+    sink: Option<Sink>,
+    /// Host bytes waiting for room in the receive FIFO.
+    input: VecDeque<u8>,
+}
+
+/// Everything on the board but the CPU: the CPU's [`Bus`].
+pub struct Devices {
+    pub pic: DualPic8259,
+    pub pit: Pit8254,
+    pub rtc: Rtc,
+    pub kbc: I8042,
+    pub port92: SystemControlA,
+    serial: Vec<SerialPort>,
+    debugcon: DebugCon,
+    post: PostPort,
+    exit: ExitPort,
+    /// Reset control register CF9h.
+    reset_control: u8,
+    /// A reset was requested through CF9h.
+    reset_requested: bool,
+    /// Something needs the board's attention before the next instruction.
+    attention: bool,
+    clock: Clock,
+    /// The current virtual time, as of the last `sync`.
+    now: Nanos,
+}
+
+/// The whole machine.
+pub struct Pc {
+    pub cpu: Cpu,
+    pub devices: Devices,
+    no_reboot: bool,
+    bios: Vec<u8>,
+}
+
+impl Pc {
+    /// Builds the board and resets it. The BIOS image must be a non-empty
+    /// multiple of 64 KiB, at most 1 MiB (the caller validates user input).
+    pub fn new(config: PcConfig) -> Pc {
+        let mut cpu = Cpu::new(config.ram_bytes);
+        map_bios(&mut cpu, &config.bios);
+        let serial = config
+            .serial
+            .into_iter()
+            .map(|sink| SerialPort {
+                uart: Uart16550::new(),
+                sink,
+                input: VecDeque::new(),
+            })
+            .collect();
+        let mut devices = Devices {
+            pic: DualPic8259::new(),
+            pit: Pit8254::new(),
+            rtc: Rtc::new(config.rtc_start),
+            kbc: I8042::new(),
+            port92: SystemControlA::new(true),
+            serial,
+            debugcon: DebugCon::new(config.debugcon),
+            post: PostPort::new(config.post_log),
+            exit: ExitPort::default(),
+            reset_control: 0,
+            reset_requested: false,
+            attention: false,
+            clock: Clock::new(config.ips),
+            now: 0,
+        };
+        devices.init_cmos(config.ram_bytes);
+        Pc {
+            cpu,
+            devices,
+            no_reboot: config.no_reboot,
+            bios: config.bios,
+        }
+    }
+
+    /// Queues bytes from the host for COM port `n` (0 = COM1); they enter the
+    /// receive FIFO as it has room, in virtual time.
+    pub fn serial_input(&mut self, n: usize, bytes: &[u8]) {
+        if let Some(p) = self.devices.serial.get_mut(n) {
+            p.input.extend(bytes);
+        }
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Nanos {
+        self.devices.clock.now(self.cpu.icount)
+    }
+
+    /// Runs until the guest stops (see [`Stop`]) or `max_instructions` have
+    /// retired in total.
+    pub fn run(&mut self, max_instructions: Option<u64>) -> Stop {
+        loop {
+            let icount = self.cpu.icount;
+            self.devices.sync(icount);
+            self.devices.update_lines();
+            let now = self.devices.now;
+            let next = self.devices.next_event(now);
+            let mut budget = next
+                .map_or(MAX_SLICE, |t| {
+                    self.devices.clock.instructions_until(icount, t)
+                })
+                .min(MAX_SLICE);
+            if let Some(max) = max_instructions {
+                if icount >= max {
+                    self.devices.flush();
+                    return Stop::InstructionLimit;
+                }
+                budget = budget.min(max - icount);
+            }
+            match self.cpu.run(&mut self.devices, budget) {
+                RunExit::InstructionLimit => {}
+                RunExit::BusRequest => {
+                    if let Some(stop) = self.attend() {
+                        self.devices.flush();
+                        return stop;
+                    }
+                }
+                RunExit::Halted => {
+                    // Only an interrupt can wake a halted CPU; with IF clear
+                    // (and no NMI source on this board) none will come.
+                    let wake = next.filter(|_| self.cpu.if_flag());
+                    match wake {
+                        Some(t) => self.devices.clock.skip_to(self.cpu.icount, t),
+                        None => {
+                            self.devices.flush();
+                            return Stop::Halted;
+                        }
+                    }
+                }
+                RunExit::Shutdown => {
+                    if let Some(stop) = self.reset_or_stop() {
+                        self.devices.flush();
+                        return stop;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Acts on what a device asked for in the middle of a slice.
+    fn attend(&mut self) -> Option<Stop> {
+        self.devices.attention = false;
+        if let Some(status) = self.devices.exit.status() {
+            return Some(Stop::ExitPort(status));
+        }
+        let a20 = self.devices.port92.a20() || self.devices.kbc.a20_enabled();
+        self.cpu.mem.set_a20(a20);
+        let reset = self.devices.port92.take_reset_request()
+            | self.devices.kbc.take_reset_request()
+            | std::mem::take(&mut self.devices.reset_requested);
+        if reset {
+            return self.reset_or_stop();
+        }
+        None
+    }
+
+    /// The reset line: resets the CPU and chipset, or ends the run.
+    fn reset_or_stop(&mut self) -> Option<Stop> {
+        if self.no_reboot {
+            return Some(Stop::Reset);
+        }
+        log::debug!("system reset");
+        self.cpu.reset();
+        map_bios(&mut self.cpu, &self.bios);
+        self.devices.pic = DualPic8259::new();
+        self.devices.pit = Pit8254::new();
+        self.devices.port92 = SystemControlA::new(true);
+        self.cpu.mem.set_a20(true);
+        None
+    }
+}
+
+/// Maps the firmware so that it ends at 0xFFFFF and at 0xFFFFFFFF.
+fn map_bios(cpu: &mut Cpu, bios: &[u8]) {
+    if bios.is_empty() {
+        return;
+    }
+    let len = bios.len() as u32;
+    cpu.mem.map_rom(0x10_0000 - len, bios.to_vec());
+    cpu.mem.map_rom(0u32.wrapping_sub(len), bios.to_vec());
+}
+
+impl Devices {
+    /// Writes the CMOS bytes a BIOS would leave: memory sizes, equipment, century.
+    fn init_cmos(&mut self, ram_bytes: usize) {
+        let kib = (ram_bytes / 1024) as u64;
+        let ext_kib = kib.saturating_sub(1024).min(0xFFFF) as u16;
+        let base_kib: u16 = 640;
+        let above_16m = ((ram_bytes as u64).saturating_sub(16 << 20) >> 16).min(0xFFFF) as u16;
+        for (index, value) in [
+            (0x15, base_kib as u8),
+            (0x16, (base_kib >> 8) as u8),
+            (0x17, ext_kib as u8),
+            (0x18, (ext_kib >> 8) as u8),
+            (0x30, ext_kib as u8),
+            (0x31, (ext_kib >> 8) as u8),
+            (0x34, above_16m as u8),
+            (0x35, (above_16m >> 8) as u8),
+            // Equipment: math coprocessor absent (bit 1), VGA (bits 4-5 = 00).
+            (0x14, 0x04),
+            (0x32, 0x20),
+        ] {
+            self.rtc.set_nvram(index, value);
+        }
+        self.rtc.update_checksum();
+    }
+
+    /// Brings every device up to the time of `icount`.
+    fn sync_to(&mut self, icount: u64) {
+        self.now = self.clock.now(icount);
+    }
+
+    /// Moves host serial input into the UARTs, collects their output, and
+    /// drives the interrupt lines from the device outputs.
+    fn update_lines(&mut self) {
+        let now = self.now;
+        let edges = self.pit.irq0_edges(now);
+        if edges > 0 {
+            self.pic.set_irq(0, false);
+            self.pic.set_irq(0, true);
+        }
+        self.kbc.advance(now);
+        self.pic.set_irq(1, self.kbc.irq1());
+        self.pic.set_irq(12, self.kbc.irq12());
+        let rtc = self.rtc.irq_level(now);
+        self.pic.set_irq(8, rtc);
+        let mut com_irq = [false; 2];
+        for (n, p) in self.serial.iter_mut().enumerate() {
+            p.uart.advance(now);
+            while p.uart.rx_space() > 0 {
+                let Some(b) = p.input.pop_front() else { break };
+                p.uart.receive(now, b);
+            }
+            let out = p.uart.take_tx();
+            if let (Some(sink), false) = (p.sink.as_mut(), out.is_empty()) {
+                if sink.write_all(&out).and_then(|_| sink.flush()).is_err() {
+                    p.sink = None;
+                }
+            }
+            if p.uart.irq_level() {
+                com_irq[(COM_PORTS[n].1 - 3) as usize] = true;
+            }
+        }
+        self.pic.set_irq(3, com_irq[0]);
+        self.pic.set_irq(4, com_irq[1]);
+    }
+
+    /// The earliest time any device needs attention.
+    fn next_event(&self, now: Nanos) -> Option<Nanos> {
+        let serial = self.serial.iter().filter_map(|p| {
+            // Pending host input is delivered as soon as there is room.
+            let input = (!p.input.is_empty()).then_some(now + 1_000);
+            [p.uart.next_event(), input].into_iter().flatten().min()
+        });
+        [
+            self.pit.next_event(now),
+            self.rtc.next_event(now),
+            self.kbc.next_event(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(serial)
+        .map(|t| t.max(now))
+        .min()
+    }
+
+    /// Flushes host-side output.
+    fn flush(&mut self) {
+        self.debugcon.flush();
+        for p in &mut self.serial {
+            if let Some(s) = p.sink.as_mut() {
+                let _ = s.flush();
+            }
+        }
+    }
+
+    fn com(&mut self, port: u16) -> Option<(&mut SerialPort, u16)> {
+        let n = COM_PORTS
+            .iter()
+            .position(|&(base, _)| (base..base + 8).contains(&port))?;
+        Some((&mut self.serial[n], port - COM_PORTS[n].0))
+    }
+
+    fn read8(&mut self, port: u16) -> u8 {
+        let now = self.now;
+        match port {
+            0x20 | 0x21 => self.pic.read(port - 0x20),
+            0xA0 | 0xA1 => self.pic.read(port - 0xA0 + 2),
+            0x4D0 | 0x4D1 => self.pic.read(port - 0x4D0 + 4),
+            0x40..=0x43 => self.pit.read(now, port - 0x40),
+            0x61 => self.pit.read_port61(now),
+            0x60 | 0x64 => self.kbc.read(now, port - 0x60),
+            0x70 | 0x71 => self.rtc.read(now, port - 0x70),
+            0x80 => self.post.last(),
+            0x92 => self.port92.read(),
+            0xE9 | 0x402 => DebugCon::READBACK,
+            0xCF9 => self.reset_control,
+            _ => match self.com(port) {
+                Some((p, off)) => p.uart.read(now, off),
+                None => {
+                    log::debug!("read from unclaimed port {port:#06x}");
+                    0xFF
+                }
+            },
+        }
+    }
+
+    fn write8(&mut self, port: u16, value: u8) {
+        let now = self.now;
+        match port {
+            0x20 | 0x21 => self.pic.write(port - 0x20, value),
+            0xA0 | 0xA1 => self.pic.write(port - 0xA0 + 2, value),
+            0x4D0 | 0x4D1 => self.pic.write(port - 0x4D0 + 4, value),
+            0x40..=0x43 => self.pit.write(now, port - 0x40, value),
+            0x61 => self.pit.write_port61(now, value),
+            0x60 | 0x64 => {
+                self.kbc.write(now, port - 0x60, value);
+                self.attention = true; // A20 or reset through the output port
+            }
+            0x70 | 0x71 => self.rtc.write(now, port - 0x70, value),
+            0x80 => self.post.write(value),
+            0x92 => {
+                self.port92.write(value);
+                self.attention = true;
+            }
+            0xE9 | 0x402 => self.debugcon.write(value),
+            0xF4 => {
+                self.exit.write(value as u32);
+                self.attention = true;
+            }
+            0xCF9 => {
+                // Bit 2 going high performs the reset selected by bits 1 and 3.
+                if value & 4 != 0 && self.reset_control & 4 == 0 {
+                    self.reset_requested = true;
+                    self.attention = true;
+                }
+                self.reset_control = value & 0x0A;
+            }
+            _ => match self.com(port) {
+                Some((p, off)) => p.uart.write(now, off, value),
+                None => log::debug!("write {value:#04x} to unclaimed port {port:#06x}"),
+            },
+        }
+    }
+}
+
+impl Bus for Devices {
+    fn sync(&mut self, icount: u64) {
+        self.sync_to(icount);
+    }
+
+    fn io_read(&mut self, port: u16, size: u8) -> u32 {
+        // Wider accesses are split into byte accesses at consecutive ports,
+        // as the ISA bus does.
+        (0..size as u16).fold(0, |v, i| {
+            v | (self.read8(port.wrapping_add(i)) as u32) << (8 * i)
+        })
+    }
+
+    fn io_write(&mut self, port: u16, size: u8, value: u32) {
+        if port == 0xF4 {
+            // isa-debug-exit takes the whole value of any width.
+            self.exit.write(value);
+            self.attention = true;
+            return;
+        }
+        for i in 0..size as u16 {
+            self.write8(port.wrapping_add(i), (value >> (8 * i)) as u8);
+        }
+    }
+
+    fn stop_requested(&mut self) -> bool {
+        // Interrupt lines may have changed too (EOI, IMR writes, device
+        // acknowledgements): re-evaluate them after every write.
+        self.update_lines();
+        self.attention
+    }
+
+    fn interrupt_pending(&mut self) -> bool {
+        self.pic.interrupt_pending()
+    }
+
+    fn interrupt_ack(&mut self) -> u8 {
+        self.pic.acknowledge()
+    }
+}
