@@ -13,9 +13,11 @@
 //! | [`CONTROL`] = 3 | 43h | nothing (the bus floats) | control word |
 //!
 //! Time is the virtual clock in nanoseconds. The chip counts whole clock
-//! pulses: pulse `n` happens at the first nanosecond at which
-//! `n * 1193182 / 10^9` reaches `n`, so the counters never drift, however
-//! the accesses fall. Every access first catches the counters up to `now`.
+//! pulses: pulse `n` happens at the first nanosecond `t` at which
+//! `t * 1193182 / 10^9` (integer division) reaches `n`, so the counters
+//! never drift, however the accesses fall. Every access first catches the
+//! counters up to `now`, in time proportional to the number of OUT changes
+//! that matter, not to the pulses elapsed.
 //!
 //! The board learns of IRQ 0 through [`Pit8254::irq0_edges`], the count of
 //! rising edges of OUT0 since it last asked, and schedules its next call with
@@ -106,7 +108,7 @@ enum Access {
     LsbThenMsb,
 }
 
-/// Plenty of clocks: "never, unless the guest or the GATE steps in".
+/// "Never": nothing happens until the guest or the GATE steps in.
 const FOREVER: u64 = u64::MAX;
 
 /// One counter.
@@ -137,8 +139,9 @@ struct Counter {
     armed: bool,
     /// A count written to CR has not been loaded into CE yet.
     null_count: bool,
-    /// The next byte written is the MSB of a two-byte count.
-    write_msb: bool,
+    /// The LSB of a two-byte count, waiting for its MSB (CR changes only
+    /// once the count is complete).
+    count_lsb: Option<u8>,
     /// The next byte read is the MSB of a two-byte count.
     read_msb: bool,
     /// The output latch OL, holding a count latched for reading.
@@ -148,6 +151,7 @@ struct Counter {
 }
 
 impl Counter {
+    /// A counter at power-on: mode 0, two-byte binary count, nothing loaded.
     fn new(gate: bool) -> Self {
         Counter {
             control: 0x30,
@@ -161,7 +165,7 @@ impl Counter {
             count_written: false,
             armed: false,
             null_count: true,
-            write_msb: false,
+            count_lsb: None,
             read_msb: false,
             latched_count: None,
             latched_status: None,
@@ -211,20 +215,19 @@ impl Counter {
         self.count_written = false;
         self.armed = false;
         self.null_count = true;
-        self.write_msb = false;
+        self.count_lsb = None;
         self.read_msb = false;
         self.latched_count = None;
         self.latched_status = None;
     }
 
     fn write(&mut self, value: u8) {
-        let value = u16::from(value);
-        match self.access() {
-            Access::LsbOnly => self.new_count(value),
-            Access::MsbOnly => self.new_count(value << 8),
-            Access::LsbThenMsb if !self.write_msb => {
-                self.write_msb = true;
-                self.count_register = (self.count_register & 0xFF00) | value;
+        match (self.access(), self.count_lsb.take()) {
+            (Access::LsbOnly, _) => self.new_count(u16::from(value)),
+            (Access::MsbOnly, _) => self.new_count(u16::from(value) << 8),
+            (Access::LsbThenMsb, Some(lsb)) => self.new_count(u16::from_le_bytes([lsb, value])),
+            (Access::LsbThenMsb, None) => {
+                self.count_lsb = Some(value);
                 if self.mode() == Mode::InterruptOnTerminalCount {
                     // Mode 0: writing the first byte stops the count and
                     // sends OUT low at once.
@@ -232,10 +235,6 @@ impl Counter {
                     self.counting = false;
                     self.load = false;
                 }
-            }
-            Access::LsbThenMsb => {
-                self.write_msb = false;
-                self.new_count((self.count_register & 0x00FF) | value << 8);
             }
         }
     }
@@ -295,7 +294,8 @@ impl Counter {
     /// Read-back status latch: OUT, null count, and the control word's bits.
     fn latch_status(&mut self) {
         if self.latched_status.is_none() {
-            let status = u8::from(self.out) << 7 | u8::from(self.null_count) << 6 | self.control;
+            let status =
+                (u8::from(self.out) << 7) | (u8::from(self.null_count) << 6) | self.control;
             self.latched_status = Some(status);
         }
     }
@@ -407,7 +407,7 @@ impl Counter {
                         true
                     } else {
                         self.count_down(1);
-                        self.count == 0 && (!self.out || self.initial % 2 == 0)
+                        self.count == 0 && (!self.out || self.initial & 1 == 0)
                     };
                     if half_cycle_over {
                         self.out = !self.out;
@@ -542,7 +542,7 @@ fn from_bcd(digits: u16) -> u32 {
 fn to_bcd(value: u16) -> u16 {
     (0..4)
         .rev()
-        .fold(0, |digits, i| digits << 4 | (value / 10u16.pow(i)) % 10)
+        .fold(0, |digits, i| (digits << 4) | (value / 10u16.pow(i) % 10))
 }
 
 /// The 8254 and port 61h's timer bits.
@@ -702,6 +702,407 @@ impl Pit8254 {
         self.out0_rising_edges += self.counters[0].advance(elapsed);
         for counter in &mut self.counters[1..] {
             counter.advance(elapsed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The virtual time of clock pulse `n`. An access at `at(n)` comes just
+    /// after pulse `n`, so what it starts happens on pulse `n + 1`.
+    fn at(n: u64) -> u64 {
+        time_of_cycle(n, CLOCK_HZ)
+    }
+
+    /// Control word for `counter` in `mode`, LSB then MSB, binary; then the count.
+    fn program(pit: &mut Pit8254, now: u64, counter: u16, mode: u8, count: u16) {
+        pit.write(now, CONTROL, (counter as u8) << 6 | 0x30 | mode << 1);
+        pit.write(now, counter, count as u8);
+        pit.write(now, counter, (count >> 8) as u8);
+    }
+
+    fn read_count(pit: &mut Pit8254, now: u64, counter: u16) -> u16 {
+        let lsb = pit.read(now, counter);
+        let msb = pit.read(now, counter);
+        u16::from_le_bytes([lsb, msb])
+    }
+
+    /// OUT of `channel` after each pulse of `pulses`, as 1s and 0s.
+    fn trace(pit: &Pit8254, channel: usize, pulses: std::ops::RangeInclusive<u64>) -> String {
+        pulses
+            .map(|n| if pit.out(at(n), channel) { '1' } else { '0' })
+            .collect()
+    }
+
+    #[test]
+    fn the_clock_is_exact() {
+        assert_eq!(cycles_at(1_000_000_000, CLOCK_HZ), 1_193_182);
+        assert_eq!(cycles_at(3_600_000_000_000, CLOCK_HZ), 4_295_455_200);
+        for n in [1, 2, 17, 1_193_181, 1_193_182, 1 << 40] {
+            assert_eq!(cycles_at(at(n), CLOCK_HZ), n);
+            assert_eq!(cycles_at(at(n) - 1, CLOCK_HZ), n - 1);
+        }
+    }
+
+    #[test]
+    fn mode0_out_rises_n_plus_one_clocks_after_the_count() {
+        // 8254 datasheet, mode 0: OUT is low after the control word; the
+        // count loads on the next pulse and OUT goes high when it reaches
+        // zero, N + 1 pulses after the write. Counting goes on, wrapping.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(10), 0, 0, 5);
+        assert_eq!(trace(&pit, 0, 10..=17), "00000011");
+        assert_eq!(read_count(&mut pit, at(11), 0), 5);
+        assert_eq!(read_count(&mut pit, at(12), 0), 4);
+        assert_eq!(read_count(&mut pit, at(16), 0), 0);
+        assert_eq!(read_count(&mut pit, at(17), 0), 0xFFFF);
+        assert!(pit.out(at(70_000), 0), "OUT stays high through the wrap");
+        assert_eq!(pit.irq0_edges(at(70_000)), 1);
+    }
+
+    #[test]
+    fn mode0_first_byte_stops_the_count() {
+        // 8254 datasheet, mode 0: writing the first byte disables counting
+        // and sets OUT low at once; the second byte loads on the next pulse.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 0, 10);
+        assert!(pit.out(at(50), 0));
+        pit.write(at(50), COUNTER0, 5);
+        assert!(!pit.out(at(50), 0));
+        let stopped = 10u16.wrapping_sub(49);
+        assert_eq!(read_count(&mut pit, at(60), 0), stopped);
+        pit.write(at(60), COUNTER0, 0);
+        assert_eq!(trace(&pit, 0, 60..=66), "0000001");
+    }
+
+    #[test]
+    fn mode0_low_gate_holds_the_loaded_count() {
+        // 8254 datasheet, mode 0: a count written while GATE is low loads on
+        // the next pulse; OUT goes high N pulses after GATE goes high.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 2, 0, 3);
+        assert_eq!(read_count(&mut pit, at(20), 2), 3);
+        pit.write_port61(at(20), 0x01);
+        assert_eq!(trace(&pit, 2, 20..=23), "0001");
+    }
+
+    #[test]
+    fn mode2_rate_generator_pulses_low_once_per_period() {
+        // 8254 datasheet, mode 2: OUT goes low for one pulse when the count
+        // reaches 1, then the count reloads: a period of N pulses.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 2, 4);
+        assert_eq!(trace(&pit, 0, 0..=13), "11110111011101");
+        assert_eq!(pit.irq0_edges(at(13)), 3);
+        assert_eq!(pit.irq0_edges(at(13)), 0, "each edge once");
+    }
+
+    #[test]
+    fn mode2_new_count_waits_for_the_period_end() {
+        // 8254 datasheet, mode 2: a new count does not affect the current period.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 2, 4);
+        program_count_only(&mut pit, at(2), 0, 6);
+        assert_eq!(trace(&pit, 0, 2..=11), "1101111101");
+    }
+
+    fn program_count_only(pit: &mut Pit8254, now: u64, counter: u16, count: u16) {
+        pit.write(now, counter, count as u8);
+        pit.write(now, counter, (count >> 8) as u8);
+    }
+
+    #[test]
+    fn mode2_gate_low_forces_out_high_and_rising_gate_reloads() {
+        // 8254 datasheet, mode 2: GATE low sets OUT high at once and stops
+        // the count; a rising GATE reloads on the next pulse.
+        let mut pit = Pit8254::new();
+        pit.write_port61(at(0), 0x01);
+        program(&mut pit, at(0), 2, 2, 4);
+        assert!(!pit.out(at(4), 2));
+        pit.write_port61(at(4), 0x00);
+        assert!(pit.out(at(4), 2));
+        pit.write_port61(at(10), 0x01);
+        assert_eq!(trace(&pit, 2, 10..=15), "111101");
+    }
+
+    #[test]
+    fn mode3_even_count_is_a_symmetric_square_wave() {
+        // 8254 datasheet, mode 3: even N, OUT high N/2 pulses, low N/2;
+        // the count goes down by two.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 3, 6);
+        assert_eq!(trace(&pit, 0, 0..=13), "11110001110001");
+        let counts: Vec<u16> = (1..=4).map(|n| read_count(&mut pit, at(n), 0)).collect();
+        assert_eq!(counts, [6, 4, 2, 6]);
+    }
+
+    #[test]
+    fn mode3_odd_count_is_high_one_pulse_longer() {
+        // 8254 datasheet, mode 3: odd N, OUT high (N + 1) / 2, low (N - 1) / 2.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 3, 5);
+        assert_eq!(trace(&pit, 0, 1..=16), "1110011100111001");
+    }
+
+    #[test]
+    fn modes_6_and_7_are_modes_2_and_3() {
+        let mut pit = Pit8254::new();
+        pit.write(at(0), CONTROL, 0x3E);
+        program_count_only(&mut pit, at(0), 0, 6);
+        assert_eq!(trace(&pit, 0, 0..=13), "11110001110001");
+        pit.write(at(20), CONTROL, 0xE2);
+        assert_eq!(
+            pit.read(at(20), COUNTER0) & 0x3F,
+            0x3E,
+            "status shows M2–M0 as written"
+        );
+    }
+
+    #[test]
+    fn mode1_one_shot_starts_on_a_gate_trigger() {
+        // 8254 datasheet, mode 1: OUT goes low on the pulse after a trigger
+        // and high when the count reaches zero, N pulses later; a retrigger
+        // restarts the count.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 2, 1, 3);
+        assert_eq!(
+            trace(&pit, 2, 0..=9),
+            "1111111111",
+            "the count alone starts nothing"
+        );
+        pit.write_port61(at(10), 0x01);
+        assert_eq!(trace(&pit, 2, 10..=15), "100011");
+        pit.write_port61(at(12), 0x00);
+        pit.write_port61(at(13), 0x01);
+        assert_eq!(trace(&pit, 2, 13..=18), "000011");
+    }
+
+    #[test]
+    fn mode5_strobe_follows_a_gate_trigger() {
+        // 8254 datasheet, mode 5: OUT goes low for one pulse N + 1 pulses
+        // after the trigger.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 2, 5, 3);
+        pit.write_port61(at(10), 0x01);
+        assert_eq!(trace(&pit, 2, 10..=16), "1111011");
+        pit.write_port61(at(20), 0x00);
+        pit.write_port61(at(21), 0x01);
+        assert_eq!(trace(&pit, 2, 21..=26), "111101", "retriggered");
+    }
+
+    #[test]
+    fn mode4_strobe_comes_once_after_the_count() {
+        // 8254 datasheet, mode 4: OUT goes low for one pulse N + 1 pulses
+        // after the count is written; the wrap-around does not strobe again.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 4, 3);
+        assert_eq!(trace(&pit, 0, 0..=6), "1111011");
+        assert_eq!(pit.next_event(at(5)), None);
+        assert_eq!(pit.irq0_edges(at(300_000)), 1);
+    }
+
+    #[test]
+    fn latch_freezes_the_count_while_counting_goes_on() {
+        // 8254 datasheet, counter latch command: the count is held until
+        // read; a second latch before the read is ignored.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 2, 1000);
+        pit.write(at(100), CONTROL, 0x00);
+        pit.write(at(200), CONTROL, 0x00);
+        assert_eq!(read_count(&mut pit, at(500), 0), 901);
+        assert_eq!(read_count(&mut pit, at(500), 0), 501, "latch released");
+    }
+
+    #[test]
+    fn read_back_latches_status_then_count() {
+        // 8254 datasheet, read-back: status is OUT, null count, RW, mode,
+        // BCD; with both latched, the status reads first.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 2, 1000);
+        pit.write(at(0), CONTROL, 0xE2);
+        assert_eq!(pit.read(at(0), COUNTER0), 0xF4, "null count until loaded");
+        pit.write(at(100), CONTROL, 0xC2);
+        assert_eq!(pit.read(at(150), COUNTER0), 0xB4);
+        assert_eq!(read_count(&mut pit, at(150), 0), 901);
+        program(&mut pit, at(150), 2, 0, 7);
+        pit.write(at(150), CONTROL, 0xE8);
+        assert_eq!(
+            pit.read(at(150), COUNTER2),
+            0x70,
+            "counter 2: OUT low, null count, mode 0"
+        );
+        assert_eq!(
+            read_count(&mut pit, at(150), 0),
+            851,
+            "counter 0 not latched"
+        );
+    }
+
+    #[test]
+    fn bcd_counts_in_decimal_digits() {
+        // 8254 datasheet, BCD: four decades; a count of 0 is 10000.
+        let mut pit = Pit8254::new();
+        pit.write(at(0), CONTROL, 0x31);
+        program_count_only(&mut pit, at(0), 0, 0x0100);
+        assert_eq!(read_count(&mut pit, at(1), 0), 0x0100);
+        assert_eq!(read_count(&mut pit, at(2), 0), 0x0099);
+        program_count_only(&mut pit, at(10), 0, 0);
+        assert_eq!(read_count(&mut pit, at(11), 0), 0x0000);
+        assert_eq!(read_count(&mut pit, at(12), 0), 0x9999);
+        assert!(!pit.out(at(10_010), 0));
+        assert!(pit.out(at(10_011), 0));
+    }
+
+    #[test]
+    fn lsb_only_and_msb_only_access() {
+        // 8254 datasheet, RW = 01 and 10: one byte, the other byte zero.
+        let mut pit = Pit8254::new();
+        pit.write(at(0), CONTROL, 0x10);
+        pit.write(at(0), COUNTER0, 0x34);
+        assert_eq!(pit.read(at(1), COUNTER0), 0x34);
+        assert_eq!(pit.read(at(2), COUNTER0), 0x33);
+        pit.write(at(2), CONTROL, 0x20);
+        pit.write(at(2), COUNTER0, 0x12);
+        assert_eq!(pit.read(at(3), COUNTER0), 0x12);
+        assert_eq!(pit.read(at(4), COUNTER0), 0x11);
+    }
+
+    #[test]
+    fn two_byte_reads_and_writes_alternate_independently() {
+        // 8254 datasheet: reads and writes of a two-byte count may interleave.
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 0, 0x1234);
+        pit.write(at(1), CONTROL, 0x00);
+        assert_eq!(pit.read(at(1), COUNTER0), 0x34);
+        pit.write(at(1), COUNTER0, 0x78);
+        assert_eq!(pit.read(at(1), COUNTER0), 0x12);
+        pit.write(at(1), COUNTER0, 0x56);
+        assert_eq!(read_count(&mut pit, at(2), 0), 0x5678);
+    }
+
+    #[test]
+    fn count_of_zero_is_65536_the_bios_18_2_hz_tick() {
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 2, 0);
+        assert_eq!(pit.irq0_edges(1_000_000_000), 18);
+        assert_eq!(
+            pit.next_event(1_000_000_000),
+            Some(at(19 * 65_536)),
+            "OUT0 falls"
+        );
+        assert_eq!(pit.irq0_edges(3_600_000_000_000), 65_543 - 18);
+    }
+
+    #[test]
+    fn next_event_names_each_change_of_out0() {
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 2, 10);
+        assert_eq!(pit.next_event(0), Some(at(10)));
+        assert!(pit.out(at(10) - 1, 0));
+        assert!(!pit.out(at(10), 0));
+        assert_eq!(pit.next_event(at(10)), Some(at(11)));
+        assert_eq!(pit.next_event(at(11)), Some(at(20)));
+        let mut now = 0;
+        let mut edges = 0;
+        for _ in 0..1000 {
+            now = pit.next_event(now).unwrap();
+            edges += pit.irq0_edges(now);
+        }
+        assert_eq!(edges, 500);
+        assert_eq!(now, at(10 * 500 + 1));
+    }
+
+    #[test]
+    fn edges_wait_for_the_board() {
+        let mut pit = Pit8254::new();
+        program(&mut pit, at(0), 0, 2, 10);
+        // A guest read catches the counters up past an edge.
+        pit.read(at(15), COUNTER0);
+        assert_eq!(pit.next_event(at(15)), Some(at(15)));
+        assert_eq!(pit.irq0_edges(at(15)), 1);
+        assert_eq!(pit.next_event(at(15)), Some(at(20)));
+    }
+
+    #[test]
+    fn late_and_irregular_board_counts_every_edge_once() {
+        for (mode, count, expected) in [(2, 100, 11_931), (3, 101, 11_813)] {
+            let mut pit = Pit8254::new();
+            program(&mut pit, 0, 0, mode, count);
+            let mut now = 0;
+            let mut edges = 0;
+            let mut step = 1;
+            while now < 1_000_000_000 {
+                now = (now + step).min(1_000_000_000);
+                step = step * 7 % 9_999_991;
+                edges += pit.irq0_edges(now);
+            }
+            assert_eq!(edges, expected, "mode {mode}");
+        }
+    }
+
+    #[test]
+    fn port61_shows_out2_and_the_refresh_toggle() {
+        let mut pit = Pit8254::new();
+        pit.write_port61(at(0), 0x03);
+        program(&mut pit, at(0), 2, 3, 4);
+        assert_eq!(pit.read_port61(at(1)) & 0x23, 0x23);
+        assert_eq!(pit.read_port61(at(3)) & 0x23, 0x03);
+        assert_eq!(pit.read_port61(at(17)) & 0x10, 0x00);
+        assert_eq!(pit.read_port61(at(18)) & 0x10, 0x10);
+        assert_eq!(pit.read_port61(at(36)) & 0x10, 0x00);
+        pit.write_port61(at(40), 0xFC);
+        assert_eq!(pit.read_port61(at(40)) & 0x0F, 0x0C);
+    }
+
+    #[test]
+    fn the_control_register_does_not_read() {
+        let mut pit = Pit8254::new();
+        assert_eq!(pit.read(0, CONTROL), 0xFF);
+        assert_eq!(pit.read(0, 7), 0xFF);
+        assert!(!pit.out(0, 3));
+    }
+
+    /// Runs pulses one by one, returning the rising edges of OUT.
+    fn clock_by_clock(counter: &mut Counter, clocks: u64) -> u64 {
+        (0..clocks)
+            .map(|_| {
+                let was_high = counter.out;
+                counter.clock();
+                u64::from(!was_high && counter.out)
+            })
+            .sum()
+    }
+
+    #[test]
+    fn advance_is_the_same_as_pulse_by_pulse() {
+        for control in [0x30, 0x32, 0x34, 0x36, 0x38, 0x3A, 0x31, 0x35, 0x37] {
+            for count in [1, 2, 3, 4, 5, 7, 100, 0x0101, 0] {
+                let mut fast = Counter::new(true);
+                fast.program(control);
+                fast.write(count as u8);
+                fast.write((count >> 8) as u8);
+                fast.set_gate(false);
+                fast.set_gate(true);
+                let mut slow = fast.clone();
+                let chunks = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 1000, 70_000, 12_345];
+                for (i, chunk) in chunks.into_iter().enumerate() {
+                    assert_eq!(
+                        fast.advance(chunk),
+                        clock_by_clock(&mut slow, chunk),
+                        "control {control:#x} count {count} chunk {i}"
+                    );
+                    assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+                    match i {
+                        4 => [&mut fast, &mut slow].map(|c| c.set_gate(false)),
+                        6 => [&mut fast, &mut slow].map(|c| c.set_gate(true)),
+                        9 => [&mut fast, &mut slow].map(|c| c.write(3)),
+                        10 => [&mut fast, &mut slow].map(|c| c.write(0)),
+                        _ => [(); 2],
+                    };
+                }
+            }
         }
     }
 }

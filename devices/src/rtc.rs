@@ -222,7 +222,7 @@ fn civil_from_days(days: i64) -> (i64, u8, u8) {
 }
 
 fn to_bcd(value: u8) -> u8 {
-    (value / 10 % 10) << 4 | value % 10
+    ((value / 10 % 10) << 4) | (value % 10)
 }
 
 fn from_bcd(value: u8) -> u8 {
@@ -550,5 +550,372 @@ impl Rtc {
     fn raise(&mut self, flag: u8) {
         let flags = self.register(REGISTER_C) | flag;
         self.set_register(REGISTER_C, flags);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+    /// 2021-03-14 15:09:26 UTC, a Sunday.
+    const PI_DAY: u64 = 1_615_734_566;
+
+    fn get(rtc: &mut Rtc, now: u64, index: u8) -> u8 {
+        rtc.write(now, INDEX, index);
+        rtc.read(now, DATA)
+    }
+
+    fn set(rtc: &mut Rtc, now: u64, index: u8, value: u8) {
+        rtc.write(now, INDEX, index);
+        rtc.write(now, DATA, value);
+    }
+
+    /// Registers 0, 2, 4, 6, 7, 8, 9: seconds, minutes, hours, day of week,
+    /// date, month, year.
+    fn clock(rtc: &mut Rtc, now: u64) -> [u8; 7] {
+        [SECONDS, MINUTES, HOURS, DAY_OF_WEEK, DATE, MONTH, YEAR].map(|i| get(rtc, now, i))
+    }
+
+    #[test]
+    fn time_reads_in_bcd_or_binary() {
+        // MC146818A datasheet, register B DM: 0 BCD, 1 binary.
+        let mut rtc = Rtc::new(PI_DAY);
+        assert_eq!(
+            clock(&mut rtc, 0),
+            [0x26, 0x09, 0x15, 0x01, 0x14, 0x03, 0x21]
+        );
+        set(&mut rtc, 0, REGISTER_B, DM | HOUR_24);
+        assert_eq!(clock(&mut rtc, 0), [26, 9, 15, 1, 14, 3, 21]);
+        set(&mut rtc, 0, MINUTES, 59);
+        set(&mut rtc, 0, REGISTER_B, HOUR_24);
+        assert_eq!(get(&mut rtc, 0, MINUTES), 0x59);
+    }
+
+    #[test]
+    fn twelve_hour_mode_marks_pm_in_bit_7() {
+        // MC146818A datasheet: 12-hour hours are 1–12, bit 7 set for PM.
+        let mut rtc = Rtc::new(PI_DAY);
+        set(&mut rtc, 0, REGISTER_B, 0);
+        assert_eq!(get(&mut rtc, 0, HOURS), 0x83);
+        set(&mut rtc, 0, HOURS, 0x12);
+        set(&mut rtc, 0, REGISTER_B, HOUR_24);
+        assert_eq!(get(&mut rtc, 0, HOURS), 0x00, "12 AM is midnight");
+        set(&mut rtc, 0, REGISTER_B, 0);
+        set(&mut rtc, 0, HOURS, 0x92);
+        set(&mut rtc, 0, REGISTER_B, HOUR_24);
+        assert_eq!(get(&mut rtc, 0, HOURS), 0x12, "12 PM is noon");
+        set(&mut rtc, 0, HOURS, 0x23);
+        set(&mut rtc, 0, REGISTER_B, DM);
+        assert_eq!(get(&mut rtc, 0, HOURS), 0x8B, "binary 11 PM");
+    }
+
+    #[test]
+    fn uip_is_set_for_the_244_us_before_the_update() {
+        // MC146818A datasheet, register A UIP: an update occurs within 244 µs.
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        let uip_from = time_of_cycle(32_760, CRYSTAL_HZ);
+        assert_eq!(uip_from, 999_755_860);
+        assert_eq!(get(&mut rtc, uip_from - 1, REGISTER_A), 0x26);
+        assert_eq!(get(&mut rtc, uip_from, REGISTER_A), 0xA6);
+        assert_eq!(get(&mut rtc, SECOND - 1, REGISTER_A), 0xA6);
+        assert_eq!(
+            get(&mut rtc, SECOND - 1, SECONDS),
+            0x00,
+            "the old time until the update"
+        );
+        assert_eq!(get(&mut rtc, SECOND, REGISTER_A), 0x26);
+        assert_eq!(get(&mut rtc, SECOND, SECONDS), 0x01);
+        set(&mut rtc, SECOND, REGISTER_B, SET | HOUR_24);
+        assert_eq!(
+            get(&mut rtc, 2 * SECOND - 1, REGISTER_A),
+            0x26,
+            "no UIP while SET"
+        );
+    }
+
+    #[test]
+    fn update_cycle_carries_into_the_next_year() {
+        let mut rtc = Rtc::new(946_684_799); // 1999-12-31 23:59:59, a Friday
+        assert_eq!(
+            clock(&mut rtc, 0),
+            [0x59, 0x59, 0x23, 0x06, 0x31, 0x12, 0x99]
+        );
+        assert_eq!(
+            clock(&mut rtc, SECOND),
+            [0x00, 0x00, 0x00, 0x07, 0x01, 0x01, 0x00]
+        );
+        assert_eq!(get(&mut rtc, 2 * SECOND, SECONDS), 0x01);
+    }
+
+    #[test]
+    fn leap_years_follow_the_gregorian_calendar() {
+        for (start, date, month) in [
+            (951_782_399, 0x29, 0x02),   // 2000-02-28 23:59:59: 2000 is leap
+            (4_107_542_399, 0x01, 0x03), // 2100-02-28 23:59:59: 2100 is not
+            (1_709_251_199, 0x01, 0x03), // 2024-02-29 23:59:59
+            (1_682_899_199, 0x01, 0x05), // 2023-04-30 23:59:59
+        ] {
+            let mut rtc = Rtc::new(start);
+            assert_eq!(get(&mut rtc, SECOND, DATE), date, "{start}");
+            assert_eq!(get(&mut rtc, SECOND, MONTH), month, "{start}");
+        }
+    }
+
+    #[test]
+    fn a_late_catch_up_counts_every_second() {
+        let mut rtc = Rtc::new(DEFAULT_START_TIME); // a Saturday
+        let now = (366 * 86_400 + 3661) * SECOND;
+        // 2000 was a leap year: 2001-01-01 01:01:01, a Monday.
+        assert_eq!(
+            clock(&mut rtc, now),
+            [0x01, 0x01, 0x01, 0x02, 0x01, 0x01, 0x01]
+        );
+    }
+
+    #[test]
+    fn periodic_interrupt_rate_follows_rs() {
+        // MC146818A datasheet, periodic interrupt rate table (32.768 kHz time base).
+        for (rs, hz) in [(6, 1024), (3, 8192), (15, 2), (1, 256), (2, 128)] {
+            let mut rtc = Rtc::new(DEFAULT_START_TIME);
+            set(&mut rtc, 0, REGISTER_A, DV_32768_HZ | rs);
+            set(&mut rtc, 0, REGISTER_B, PIE | HOUR_24);
+            let period = time_of_cycle(32_768 / hz, CRYSTAL_HZ);
+            assert_eq!(rtc.next_event(0), Some(period), "RS {rs}");
+            let mut now = 0;
+            let mut interrupts = 0;
+            while let Some(next) = rtc.next_event(now).filter(|&t| t <= SECOND) {
+                now = next;
+                assert!(rtc.irq_level(now));
+                assert_eq!(get(&mut rtc, now, REGISTER_C) & (IRQF | PF), IRQF | PF);
+                assert!(!rtc.irq_level(now));
+                interrupts += 1;
+            }
+            assert_eq!(interrupts, hz, "RS {rs}");
+        }
+    }
+
+    #[test]
+    fn flags_are_set_without_their_interrupts() {
+        // MC146818A datasheet, register C: PF, AF and UF are set whatever B
+        // enables; IRQF only for enabled ones.
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        assert_eq!(rtc.next_event(0), None);
+        assert!(!rtc.irq_level(SECOND));
+        assert_eq!(get(&mut rtc, SECOND, REGISTER_C), PF | UF);
+        set(&mut rtc, SECOND, REGISTER_A, DV_32768_HZ);
+        assert!(!rtc.irq_level(3 * SECOND));
+        assert_eq!(
+            get(&mut rtc, 3 * SECOND, REGISTER_C),
+            UF,
+            "RS = 0: no periodic flag"
+        );
+    }
+
+    #[test]
+    fn alarm_fires_at_the_alarm_time() {
+        // MC146818A datasheet: AF is set when the time matches the three
+        // alarm bytes.
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, 0, SECONDS_ALARM, 0x05);
+        set(&mut rtc, 0, REGISTER_B, AIE | HOUR_24);
+        assert_eq!(get(&mut rtc, 0, REGISTER_C), 0);
+        assert_eq!(rtc.next_event(0), Some(SECOND));
+        assert!(!rtc.irq_level(5 * SECOND - 1));
+        assert!(rtc.irq_level(5 * SECOND));
+        assert_eq!(get(&mut rtc, 5 * SECOND, REGISTER_C), IRQF | PF | AF | UF);
+        assert!(!rtc.irq_level(60 * SECOND));
+        assert_eq!(get(&mut rtc, 60 * SECOND, REGISTER_C), PF | UF);
+    }
+
+    #[test]
+    fn alarm_bytes_c0_to_ff_match_anything() {
+        // MC146818A datasheet: a "don't care" code (11xxxxxx) in an alarm
+        // byte matches every value.
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, 0, SECONDS_ALARM, 0x30);
+        set(&mut rtc, 0, MINUTES_ALARM, 0xC0);
+        set(&mut rtc, 0, HOURS_ALARM, 0xFF);
+        set(&mut rtc, 0, REGISTER_B, AIE | HOUR_24);
+        assert!(rtc.irq_level(30 * SECOND));
+        get(&mut rtc, 30 * SECOND, REGISTER_C);
+        assert!(!rtc.irq_level(90 * SECOND - 1));
+        assert!(rtc.irq_level(90 * SECOND), "every minute at :30");
+        get(&mut rtc, 90 * SECOND, REGISTER_C);
+        set(&mut rtc, 90 * SECOND, SECONDS_ALARM, 0xC0);
+        assert!(rtc.irq_level(91 * SECOND), "every second");
+    }
+
+    #[test]
+    fn alarm_is_found_in_a_late_catch_up() {
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, 0, HOURS_ALARM, 0x12);
+        set(&mut rtc, 0, REGISTER_B, AIE | HOUR_24);
+        assert!(!rtc.irq_level(12 * 3600 * SECOND - 1));
+        assert!(rtc.irq_level(13 * 3600 * SECOND));
+        get(&mut rtc, 13 * 3600 * SECOND, REGISTER_C);
+        set(&mut rtc, 13 * 3600 * SECOND, HOURS_ALARM, 0x25);
+        assert!(
+            !rtc.irq_level(5 * 86_400 * SECOND),
+            "an hour that never comes"
+        );
+    }
+
+    #[test]
+    fn update_ended_interrupt_and_reading_c() {
+        // MC146818A datasheet, register C: reading clears all flags and IRQF,
+        // releasing the IRQ line.
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, 0, REGISTER_B, UIE | HOUR_24);
+        assert_eq!(rtc.next_event(0), Some(SECOND));
+        assert!(rtc.irq_level(SECOND));
+        assert_eq!(rtc.next_event(SECOND), None, "high until C is read");
+        assert_eq!(get(&mut rtc, SECOND, REGISTER_C), IRQF | PF | UF);
+        assert_eq!(get(&mut rtc, SECOND, REGISTER_C), 0);
+        assert!(!rtc.irq_level(SECOND));
+        assert_eq!(rtc.next_event(SECOND), Some(2 * SECOND));
+    }
+
+    #[test]
+    fn enabling_an_interrupt_with_its_flag_set_raises_irq() {
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        assert!(!rtc.irq_level(SECOND));
+        set(&mut rtc, SECOND, REGISTER_B, UIE | HOUR_24);
+        assert!(rtc.irq_level(SECOND));
+        set(&mut rtc, SECOND, REGISTER_B, HOUR_24);
+        assert!(!rtc.irq_level(SECOND));
+    }
+
+    #[test]
+    fn set_freezes_the_clock_until_cleared() {
+        // MC146818A datasheet, register B SET: updates stop so the time can
+        // be written; clearing SET lets them resume from the written time.
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, SECOND / 2, REGISTER_B, SET | UIE | HOUR_24);
+        assert_eq!(
+            get(&mut rtc, SECOND / 2, REGISTER_B),
+            SET | HOUR_24,
+            "SET clears UIE"
+        );
+        assert_eq!(get(&mut rtc, 3 * SECOND + SECOND / 5, SECONDS), 0x00);
+        let now = 3 * SECOND + SECOND / 5;
+        for (index, value) in [
+            (SECONDS, 0x58),
+            (MINUTES, 0x59),
+            (HOURS, 0x23),
+            (DAY_OF_WEEK, 0x03),
+            (DATE, 0x28),
+            (MONTH, 0x02),
+            (YEAR, 0x24),
+        ] {
+            set(&mut rtc, now, index, value);
+        }
+        assert_eq!(get(&mut rtc, 3 * SECOND + SECOND / 2, SECONDS), 0x58);
+        set(&mut rtc, 3 * SECOND + SECOND / 2, REGISTER_B, HOUR_24);
+        assert_eq!(get(&mut rtc, 4 * SECOND - 1, SECONDS), 0x58);
+        assert_eq!(
+            clock(&mut rtc, 4 * SECOND),
+            [0x59, 0x59, 0x23, 0x03, 0x28, 0x02, 0x24]
+        );
+        assert_eq!(
+            clock(&mut rtc, 5 * SECOND),
+            [0x00, 0x00, 0x00, 0x04, 0x29, 0x02, 0x24]
+        );
+    }
+
+    #[test]
+    fn leaving_divider_reset_the_first_update_comes_half_a_second_later() {
+        // MC146818A datasheet, register A DV: from reset, the first update
+        // cycle begins one-half second after DV is set to 010.
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, SECOND / 3, REGISTER_A, 0x70);
+        assert_eq!(get(&mut rtc, 5 * SECOND, SECONDS), 0x00);
+        set(&mut rtc, 5 * SECOND, REGISTER_A, 0x26);
+        assert_eq!(get(&mut rtc, 5 * SECOND + SECOND / 2 - 1, SECONDS), 0x00);
+        assert_eq!(get(&mut rtc, 5 * SECOND + SECOND / 2, SECONDS), 0x01);
+    }
+
+    #[test]
+    fn year_register_keeps_the_century() {
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, 0, REGISTER_B, SET | HOUR_24);
+        for (index, value) in [(YEAR, 0x99), (MONTH, 0x12), (DATE, 0x31)] {
+            set(&mut rtc, 0, index, value);
+        }
+        set(&mut rtc, 0, HOURS, 0x23);
+        set(&mut rtc, 0, MINUTES, 0x59);
+        set(&mut rtc, 0, SECONDS, 0x59);
+        set(&mut rtc, 0, REGISTER_B, HOUR_24);
+        assert_eq!(clock(&mut rtc, SECOND)[4..], [0x01, 0x01, 0x00]);
+        // 2100 is no leap year.
+        let now = SECOND + 59 * 86_400 * SECOND;
+        assert_eq!(clock(&mut rtc, now)[4..], [0x01, 0x03, 0x00]);
+    }
+
+    #[test]
+    fn registers_c_and_d_are_read_only() {
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, 0, REGISTER_D, 0x00);
+        assert_eq!(get(&mut rtc, 0, REGISTER_D), VRT);
+        set(&mut rtc, 0, REGISTER_C, 0xF0);
+        assert_eq!(get(&mut rtc, 0, REGISTER_C), 0x00);
+    }
+
+    #[test]
+    fn port_70_bit_7_masks_nmi() {
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        rtc.write(0, INDEX, 0x8F);
+        assert!(rtc.nmi_masked());
+        rtc.write(0, DATA, 0x5A);
+        rtc.write(0, INDEX, 0x0F);
+        assert!(!rtc.nmi_masked());
+        assert_eq!(rtc.read(0, DATA), 0x5A, "index 0Fh either way");
+        assert_eq!(rtc.read(0, INDEX), 0xFF);
+    }
+
+    #[test]
+    fn checksum_covers_bytes_10h_to_2dh() {
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        rtc.set_nvram(0x10, 0x40);
+        rtc.set_nvram(0x14, 0x0D);
+        rtc.set_nvram(0x2D, 0xFF);
+        rtc.set_nvram(0x30, 0xAA); // outside the sum
+        rtc.set_nvram(REGISTER_B, 0xFF); // not CMOS RAM: ignored
+        rtc.update_checksum();
+        assert_eq!(get(&mut rtc, 0, CHECKSUM), 0x01);
+        assert_eq!(get(&mut rtc, 0, CHECKSUM + 1), 0x4C);
+        assert_eq!(get(&mut rtc, 0, REGISTER_B), HOUR_24);
+    }
+
+    #[test]
+    fn calendar_round_trips() {
+        for days in (-800_000..800_000).step_by(997) {
+            let (year, month, day) = civil_from_days(days);
+            assert_eq!(days_from_civil(year, month, day), days);
+        }
+        assert_eq!(
+            days_from_civil(2000, 3, 1) - days_from_civil(2000, 2, 28),
+            2
+        );
+        assert_eq!(
+            days_from_civil(1900, 3, 1) - days_from_civil(1900, 2, 28),
+            1
+        );
+    }
+
+    #[test]
+    fn guest_nonsense_does_not_panic() {
+        let mut rtc = Rtc::new(DEFAULT_START_TIME);
+        set(&mut rtc, 0, REGISTER_B, SET);
+        for index in 0..10 {
+            set(&mut rtc, 0, index, 0xFF);
+        }
+        set(&mut rtc, 0, REGISTER_B, 0x7F);
+        rtc.irq_level(100 * 86_400 * SECOND);
+        for index in 0..=0x7F {
+            get(&mut rtc, 100 * 86_400 * SECOND, index);
+        }
+        rtc.next_event(u64::MAX);
+        rtc.irq_level(u64::MAX);
     }
 }

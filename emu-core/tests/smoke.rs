@@ -50,3 +50,15 @@ fn divide_error_goes_through_the_ivt() {
     // The pushed IP is the faulting DIV's.
     assert_eq!(cpu.mem.read_u8(0x20000 + 0xFA), 0x00);
 }
+
+#[test]
+fn a_fault_loop_still_ends_the_run() {
+    // #UD's vector points at an invalid opcode (0F 0B, UD2): every delivery
+    // faults again at once. The run must still return at its budget.
+    let mut cpu = Cpu::new(1 << 20);
+    cpu.mem.write_bytes(6 * 4, &[0x00, 0x00, 0x00, 0x01]);
+    cpu.mem.write_bytes(0x1000, &[0x0F, 0x0B]);
+    cpu.load_seg_real(SegReg::CS, 0x100);
+    cpu.eip = 0;
+    assert_eq!(cpu.run(&mut NullBus, 10_000), RunExit::InstructionLimit);
+}

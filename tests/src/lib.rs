@@ -1,4 +1,5 @@
 //! Shared helpers for the integration tests.
 
 pub mod moo;
+pub mod rng;
 pub mod singlestep;

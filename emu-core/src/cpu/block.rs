@@ -181,8 +181,13 @@ fn decode(cpu: &mut Cpu, bus: &mut dyn Bus, lin: u32, phys: u32, key: u64) -> Re
     // crosses into the next page (fetched only if the first one needs it).
     let in_page = (PAGE_SIZE - (phys & (PAGE_SIZE - 1))) as usize;
     let mut bytes = Vec::with_capacity(in_page + MAX_INSN_LEN);
-    for n in 0..in_page {
-        bytes.push(cpu.mem.read_u8_bus(phys + n as u32, bus));
+    match cpu.mem.host_page(phys, false) {
+        Some(page) => {
+            // SAFETY: `host_page` points at a whole page of plain memory.
+            let page = unsafe { std::slice::from_raw_parts(page, PAGE_SIZE as usize) };
+            bytes.extend_from_slice(&page[(phys & (PAGE_SIZE - 1)) as usize..]);
+        }
+        None => bytes.extend((0..in_page as u32).map(|n| cpu.mem.read_u8_bus(phys + n, bus))),
     }
     let mut last_page = phys >> PAGE_SHIFT;
     let mut ops = Vec::with_capacity(16);

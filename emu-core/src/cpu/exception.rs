@@ -126,7 +126,12 @@ pub enum Source {
 impl Cpu {
     /// Delivers `first` (EIP already at the faulting instruction, or past a
     /// trap), escalating to #DF or a triple fault if delivery itself faults.
+    ///
+    /// Each delivery counts as one step of `icount`, so that a handler that
+    /// faults at once (a loop of exceptions that retires nothing) still uses
+    /// up the run's budget and virtual time moves on.
     pub(crate) fn raise(&mut self, bus: &mut dyn Bus, first: Exception) {
+        self.icount += 1;
         let Err(second) = self.deliver(
             bus,
             first.vector,

@@ -138,7 +138,7 @@ impl LazyFlags {
 
     #[inline(always)]
     fn pf(&self) -> bool {
-        (self.res as u8).count_ones() % 2 == 0
+        (self.res as u8).count_ones().is_multiple_of(2)
     }
 
     /// All six arithmetic flags as EFLAGS bits.

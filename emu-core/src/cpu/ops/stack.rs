@@ -153,7 +153,7 @@ fn popa<const W: u32>(cpu: &mut Cpu, bus: &mut dyn Bus, _: &Op) -> Result<()> {
             cpu.set_reg::<W>(r as u8, v);
         }
     }
-    cpu.set_sp(cpu.sp().wrapping_add(W / 2));
+    cpu.set_sp(cpu.sp().wrapping_add(W));
     Ok(())
 }
 

@@ -108,9 +108,14 @@ fn io_privileged(cpu: &Cpu) -> bool {
     !cpu.protected_mode() || (!cpu.v86_mode() && cpu.cpl <= cpu.iopl())
 }
 
+/// Whether CLI/STI may change IF: as for I/O, or in V86 mode with IOPL 3.
+fn may_change_if(cpu: &Cpu) -> bool {
+    io_privileged(cpu) || (cpu.v86_mode() && cpu.iopl() == 3)
+}
+
 /// CLI: IOPL-sensitive (SDM vol. 2, CLI; CR4.VME/PVI handled in issue 3's V86 work).
 fn cli(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
-    if !io_privileged(cpu) && !(cpu.v86_mode() && cpu.iopl() == 3) {
+    if !may_change_if(cpu) {
         return Err(Exception::gp(0));
     }
     cpu.set_flag(IF, false);
@@ -119,7 +124,7 @@ fn cli(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
 
 /// STI: interrupts stay held off until after the next instruction.
 fn sti(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
-    if !io_privileged(cpu) && !(cpu.v86_mode() && cpu.iopl() == 3) {
+    if !may_change_if(cpu) {
         return Err(Exception::gp(0));
     }
     if !cpu.if_flag() {
