@@ -191,6 +191,18 @@ impl Cpu {
         self.write_lin_slow(bus, lin, W / 8, v)
     }
 
+    /// Reads `W` bits at a linear address as an implicit supervisor access
+    /// (descriptor tables, the IDT, the TSS): page protection treats it as
+    /// CPL 0 whatever the current privilege (SDM vol. 3, 4.6).
+    pub(crate) fn read_sys<const W: u32>(&mut self, bus: &mut dyn Bus, lin: u32) -> Result<u32> {
+        self.read_lin::<W>(bus, lin)
+    }
+
+    /// Writes `W` bits at a linear address as an implicit supervisor access.
+    pub(crate) fn write_sys<const W: u32>(&mut self, bus: &mut dyn Bus, lin: u32, v: u32) -> Result<()> {
+        self.write_lin::<W>(bus, lin, v)
+    }
+
     /// Reads a 16-bit word at a linear address (descriptor tables, the IVT).
     pub(crate) fn read_lin16(&mut self, bus: &mut dyn Bus, lin: u32) -> Result<u16> {
         self.read_lin::<16>(bus, lin).map(|v| v as u16)

@@ -15,7 +15,9 @@ mod mmu;
 mod ops;
 mod protected;
 mod segment;
+mod task;
 mod transfer;
+pub mod x87;
 
 pub use block::BlockCache;
 pub use decode::Op;
@@ -135,6 +137,8 @@ pub struct Cpu {
     pub msr: Msrs,
     /// Added to the retired-instruction count to give the TSC.
     pub tsc_offset: u64,
+    /// The x87 FPU and MMX state.
+    pub fpu: x87::Fpu,
     /// Physical memory.
     pub mem: Memory,
     /// Retired instructions since reset.
@@ -179,6 +183,7 @@ impl Cpu {
             cpl: 0,
             msr: Msrs::default(),
             tsc_offset: 0,
+            fpu: x87::Fpu::default(),
             mem: Memory::new(ram_bytes),
             icount: 0,
             halted: false,

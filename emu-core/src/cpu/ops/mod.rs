@@ -50,6 +50,7 @@ macro_rules! pick_cc {
 pub mod alu;
 pub mod bits;
 pub mod control;
+pub mod descriptor;
 pub mod mov;
 pub mod muldiv;
 pub mod shift;
@@ -74,6 +75,8 @@ pub fn lower(i: &Instruction, op: &Op) -> Option<Handler> {
         .or_else(|| bits::lower(i, op))
         .or_else(|| string::lower(i, op))
         .or_else(|| system::lower(i, op))
+        .or_else(|| descriptor::lower(i, op))
+        .or_else(|| super::x87::lower(i, op))
 }
 
 /// Raises #UD: invalid or unimplemented opcodes.
