@@ -4,6 +4,7 @@
 pub mod debug_ports;
 pub mod i8042;
 pub mod pc;
+pub mod pci;
 pub mod pic8259;
 pub mod pit8254;
 pub mod ps2;

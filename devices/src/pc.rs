@@ -16,10 +16,12 @@
 //! | E9h, 402h | [`DebugCon`] |
 //! | F4h | [`ExitPort`] |
 //! | 3F8h, 2F8h, 3E8h, 2E8h | COM1–COM4 ([`Uart16550`], IRQ 4, 3, 4, 3) |
+//! | CF8h–CFFh | [`PciBus`] configuration mechanism #1 (i440FX, PIIX3) |
 //! | CF9h | reset control (bit 2: reset) |
 
 use crate::debug_ports::{DebugCon, ExitPort, PostPort, Sink};
 use crate::i8042::I8042;
+use crate::pci::PciBus;
 use crate::pic8259::DualPic8259;
 use crate::pit8254::Pit8254;
 use crate::rtc::Rtc;
@@ -105,6 +107,7 @@ pub struct Devices {
     pub rtc: Rtc,
     pub kbc: I8042,
     pub port92: SystemControlA,
+    pub pci: PciBus,
     serial: Vec<SerialPort>,
     debugcon: DebugCon,
     post: PostPort,
@@ -149,6 +152,7 @@ impl Pc {
             rtc: Rtc::new(config.rtc_start),
             kbc: I8042::new(),
             port92: SystemControlA::new(true),
+            pci: PciBus::i440fx(),
             serial,
             debugcon: DebugCon::new(config.debugcon),
             post: PostPort::new(config.post_log),
@@ -390,6 +394,7 @@ impl Devices {
             0x92 => self.port92.read(),
             0xE9 | 0x402 => DebugCon::READBACK,
             0xCF9 => self.reset_control,
+            0xCF8..=0xCFF => self.pci.read8(port),
             _ => match self.com(port) {
                 Some((p, off)) => p.uart.read(now, off),
                 None => {
@@ -423,6 +428,8 @@ impl Devices {
                 self.exit.write(value as u32);
                 self.attention = true;
             }
+            0xCF8 | 0xCFA | 0xCFB => log::debug!("byte write {value:#04x} to PCI address port {port:#x} ignored"),
+            0xCFC..=0xCFF => self.pci.write8(port, value),
             0xCF9 => {
                 // Bit 2 going high performs the reset selected by bits 1 and 3.
                 if value & 4 != 0 && self.reset_control & 4 == 0 {
@@ -445,6 +452,11 @@ impl Bus for Devices {
     }
 
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
+        if port == 0xCF8 && size == 4 {
+            // Only a dword access reaches the PCI address register; CF9h
+            // alone is the reset control register.
+            return (0..4).fold(0, |v, i| v | (self.pci.read8(0xCF8 + i) as u32) << (8 * i));
+        }
         // Wider accesses are split into byte accesses at consecutive ports,
         // as the ISA bus does.
         (0..size as u16).fold(0, |v, i| {
@@ -453,6 +465,10 @@ impl Bus for Devices {
     }
 
     fn io_write(&mut self, port: u16, size: u8, value: u32) {
+        if port == 0xCF8 && size == 4 {
+            self.pci.write_address(value);
+            return;
+        }
         if port == 0xF4 {
             // isa-debug-exit takes the whole value of any width.
             self.exit.write(value);
