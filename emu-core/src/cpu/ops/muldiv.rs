@@ -282,7 +282,7 @@ fn aad(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use crate::cpu::flags::{AF, CF, OF, PF, SF, ZF};
-    use crate::{Cpu, NullBus, RunExit, SegReg};
+    use crate::{Cpu, SegReg};
     use iced_x86::code_asm::*;
 
     /// Where the #DE handler (a HLT) sits: 0000:0500.
@@ -295,22 +295,12 @@ mod tests {
         setup: impl FnOnce(&mut Cpu),
         build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
     ) -> Cpu {
-        let mut a = CodeAssembler::new(16).unwrap();
-        build(&mut a).unwrap();
-        a.hlt().unwrap();
-        let code = a.assemble(0).unwrap();
-        let mut cpu = Cpu::new(1 << 20);
-        cpu.mem.write_bytes(0, &[0x00, 0x05, 0x00, 0x00]);
-        cpu.mem.write_u8(DE_HANDLER, 0xF4);
-        cpu.mem.write_bytes(0x1000, &code);
-        cpu.load_seg_real(SegReg::CS, 0x100);
-        cpu.load_seg_real(SegReg::SS, 0x2000);
-        cpu.load_seg_real(SegReg::DS, 0x3000);
-        cpu.regs[4] = 0x100;
-        cpu.eip = 0;
-        setup(&mut cpu);
-        assert_eq!(cpu.run(&mut NullBus, 100), RunExit::Halted);
-        cpu
+        let setup = |cpu: &mut Cpu| {
+            cpu.mem.write_bytes(0, &[0x00, 0x05, 0x00, 0x00]);
+            cpu.mem.write_u8(DE_HANDLER, 0xF4);
+            setup(cpu)
+        };
+        crate::cpu::testing::run_real(setup, build)
     }
 
     fn in_de_handler(c: &Cpu) -> bool {

@@ -244,7 +244,7 @@ fn double<const W: u32, const MEM: bool, const LEFT: bool, const CNT: u8>(
 #[cfg(test)]
 mod tests {
     use crate::cpu::flags::{AF, CF, OF, PF, SF, ZF};
-    use crate::{Cpu, NullBus, RunExit, SegReg};
+    use crate::Cpu;
     use iced_x86::code_asm::*;
 
     /// Assembles 16-bit code (plus a HLT), runs it at 0100:0000 after
@@ -253,20 +253,7 @@ mod tests {
         setup: impl FnOnce(&mut Cpu),
         build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
     ) -> Cpu {
-        let mut a = CodeAssembler::new(16).unwrap();
-        build(&mut a).unwrap();
-        a.hlt().unwrap();
-        let code = a.assemble(0).unwrap();
-        let mut cpu = Cpu::new(1 << 20);
-        cpu.mem.write_bytes(0x1000, &code);
-        cpu.load_seg_real(SegReg::CS, 0x100);
-        cpu.load_seg_real(SegReg::SS, 0x2000);
-        cpu.load_seg_real(SegReg::DS, 0x3000);
-        cpu.regs[4] = 0x100;
-        cpu.eip = 0;
-        setup(&mut cpu);
-        assert_eq!(cpu.run(&mut NullBus, 100), RunExit::Halted);
-        cpu
+        crate::cpu::testing::run_real(setup, build)
     }
 
     fn flags(cpu: &Cpu, which: u32) -> u32 {
