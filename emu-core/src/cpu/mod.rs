@@ -16,6 +16,8 @@ mod ops;
 mod protected;
 mod segment;
 mod task;
+#[cfg(test)]
+mod testing;
 mod transfer;
 pub mod x87;
 
