@@ -219,6 +219,13 @@ impl Pc {
                     // (and no NMI source on this board) none will come.
                     let wake = next.filter(|_| self.cpu.if_flag());
                     match wake {
+                        // Idle time counts against the instruction limit as
+                        // the time that many instructions take, so a guest
+                        // that idles forever still stops.
+                        Some(t) if max_instructions.is_some_and(|max| t > Clock::new(self.devices.clock.ips()).now(max)) => {
+                            self.devices.flush();
+                            return Stop::InstructionLimit;
+                        }
                         Some(t) => self.devices.clock.skip_to(self.cpu.icount, t),
                         None => {
                             self.devices.flush();
