@@ -38,8 +38,35 @@
 //! * Every helper that prints or checks preserves all registers and flags
 //!   when it does not fail, and reaches the runtime through far calls/jumps,
 //!   so it also works from code copied to RAM and running with another CS.
-//! * RAM 0x0000-0x03FF is the IVT, 0x7000-0x7FFF the stack (the failure
-//!   path moves SS:SP to 0:7000).
+//! * RAM: 0x0000-0x03FF is the IVT, the stack grows down from 0:8000 (the
+//!   failure path moves SS:SP to 0:7000); the ROMs use 0x0500-0x0FFF for
+//!   records and tables, 0x1000-0x6FFF and 0x10000 up as scratch.
+//!
+//! # Example
+//!
+//! ```
+//! use iced_x86::code_asm::*;
+//! use test_roms::builder::*;
+//!
+//! let rom = build_rom("demo", |a| {
+//!     let mut msg = a.create_label();
+//!     a.mov(ax, 2u32)?;
+//!     a.add(ax, 3u32)?;
+//!     a.check16(ax, 5, "2+3")?; // FAIL demo: 2+3 expected 0005 got ....
+//!     // A label as a data address (second pass fills it in).
+//!     let m = a.addr(&msg);
+//!     a.mov(al, byte_ptr(m as u32).cs())?;
+//!     a.check8(al, b'h', "first byte of msg")?;
+//!     a.print("hello\n")?; // to port 0xE9
+//!     let mut over = a.create_label();
+//!     a.jmp(over)?;
+//!     a.set_label(&mut msg)?;
+//!     a.db(b"hi")?;
+//!     a.set_label(&mut over)?;
+//!     Ok(()) // then the builder prints "PASS demo" and exits with 0
+//! });
+//! assert_eq!(rom.bytes.len(), 0x10000);
+//! ```
 
 use iced_x86::code_asm::*;
 use iced_x86::{BlockEncoderOptions, Code, Instruction};
@@ -74,6 +101,8 @@ pub const RESET_OFFSET: usize = 0xFFF0;
 pub const CHECKSUM_OFFSET: usize = 0xFFFF;
 /// Initial stack pointer (SS = 0).
 pub const STACK_TOP: u32 = 0x8000;
+/// What [`Asm::addr`] returns for a label whose address is not known yet.
+pub const PLACEHOLDER: u16 = 0x8000;
 /// Stack pointer used by the failure path.
 const FAIL_STACK: u16 = 0x7000;
 
@@ -156,7 +185,7 @@ where
             addrs.insert(*l, ip);
         }
         if addrs == prev && !asm.missing {
-            return finish(name, &asm, result.inner.code_buffer, data);
+            return finish(name, result.inner.code_buffer, data);
         }
         prev = addrs;
     }
@@ -223,13 +252,12 @@ where
     Ok((a, result, data))
 }
 
-fn finish(name: &str, asm: &Asm, code: Vec<u8>, data: Vec<Range<usize>>) -> RomImage {
+fn finish(name: &str, code: Vec<u8>, data: Vec<Range<usize>>) -> RomImage {
     assert!(
         code.len() <= RESET_OFFSET,
         "ROM {name}: code is {:#x} bytes, more than fits below the reset vector",
         code.len()
     );
-    let _ = asm;
     let mut bytes = vec![0xFFu8; ROM_SIZE];
     bytes[..code.len()].copy_from_slice(&code);
     let entry: u16 = 0;
@@ -300,13 +328,15 @@ impl Asm {
     }
 
     /// Offset of `label` in the ROM segment (F000), as found by the
-    /// previous pass (0 during the first pass).
+    /// previous pass. Before a label's address is known (first pass) this
+    /// is a placeholder, [`PLACEHOLDER`], chosen so that small offsets added
+    /// or subtracted in either direction do not overflow.
     pub fn addr(&mut self, label: &CodeLabel) -> u16 {
         match self.prev.get(label) {
             Some(ip) => *ip as u16,
             None => {
                 self.missing = true;
-                0
+                PLACEHOLDER
             }
         }
     }
@@ -334,6 +364,13 @@ impl Asm {
     pub fn call_far_to(&mut self, seg: u16, label: &CodeLabel) -> R {
         let off = self.addr(label) as u32;
         self.ca.call_far(seg, off)
+    }
+
+    /// `push dword imm32` (66 68 id): code_asm only pushes 16-bit
+    /// immediates in 16-bit code.
+    pub fn pushd(&mut self, imm: u32) -> R {
+        self.ca
+            .add_instruction(Instruction::with1(Code::Pushd_imm32, imm as i32)?)
     }
 
     /// Pads with NOPs so that the next instruction is at a multiple of
@@ -418,36 +455,52 @@ impl Asm {
     /// `FAIL <name>: <what> expected <expected> got <EAX>` (`digits` hex
     /// digits each) and exits with 1.
     pub fn fail_value(&mut self, what: &str, expected: u32, digits: u16) -> R {
+        self.mov(edx, expected)?;
+        self.fail_eax_edx(what, digits)
+    }
+
+    /// Failure with values computed at run time: EAX = actual, EDX =
+    /// expected. Prints like [`Asm::fail_value`].
+    pub fn fail_eax_edx(&mut self, what: &str, digits: u16) -> R {
         let l = self.string(what);
         let lo = self.addr(&l);
         let f = self.rt.fail_value;
-        self.mov(edx, expected)?;
         self.mov(cx, digits as u32)?;
         self.mov(si, lo as u32)?;
         self.jmp_far_to(ROM_SEG, &f)
     }
 
-    /// Checks that the 32-bit register `r` equals `expected`.
+    /// Checks that the 32-bit register `r` equals `expected` (ESP included).
     pub fn check32(&mut self, r: AsmRegister32, expected: u32, what: &str) -> R {
         let mut ok = self.create_label();
+        // PUSHF below moves ESP by 2: compare with that in mind.
+        let adj = if r == esp { 2 } else { 0 };
         self.pushf()?;
-        self.cmp(r, expected)?;
+        self.cmp(r, expected.wrapping_sub(adj))?;
         self.je(ok)?;
         if r != eax {
             self.mov(eax, r)?;
+        }
+        if adj != 0 {
+            self.add(eax, adj)?;
         }
         self.fail_value(what, expected, 8)?;
         self.set_label(&mut ok)?;
         self.popf()
     }
 
-    /// Checks that the 16-bit register `r` equals `expected`.
+    /// Checks that the 16-bit register `r` equals `expected` (SP included).
     pub fn check16(&mut self, r: AsmRegister16, expected: u16, what: &str) -> R {
         let mut ok = self.create_label();
+        // PUSHF below moves SP by 2: compare with that in mind.
+        let adj = if r == sp { 2u16 } else { 0 };
         self.pushf()?;
-        self.cmp(r, expected as u32)?;
+        self.cmp(r, expected.wrapping_sub(adj) as u32)?;
         self.je(ok)?;
         self.movzx(eax, r)?;
+        if adj != 0 {
+            self.add(eax, adj as u32)?;
+        }
         self.fail_value(what, expected as u32, 4)?;
         self.set_label(&mut ok)?;
         self.popf()
@@ -759,20 +812,62 @@ mod tests {
 
     #[test]
     fn labels_as_data_addresses() {
+        use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind};
         let img = build_rom("lbl", |a| {
             let mut table = a.create_label();
             let t = a.addr(&table);
-            a.mov(si, t as u32)?;
+            a.mov(di, t as u32)?;
             let mut over = a.create_label();
             a.jmp(over)?;
             a.set_label(&mut table)?;
             a.db(b"\x12\x34")?;
             a.set_label(&mut over)?;
+            a.jmp_far_to(ROM_SEG, &table)
+        });
+        // The only `mov di, imm16` and the only far jump below the reset
+        // vector both point at the table.
+        let mut seen = 0;
+        for r in &img.code {
+            let mut d = Decoder::with_ip(
+                16,
+                &img.bytes[r.clone()],
+                r.start as u64,
+                DecoderOptions::NONE,
+            );
+            for ins in &mut d {
+                let target = if ins.mnemonic() == Mnemonic::Mov
+                    && ins.op0_register() == iced_x86::Register::DI
+                    && ins.op1_kind() == OpKind::Immediate16
+                {
+                    ins.immediate16()
+                } else if ins.mnemonic() == Mnemonic::Jmp
+                    && ins.op0_kind() == OpKind::FarBranch16
+                    && ins.ip() < RESET_OFFSET as u64
+                {
+                    assert_eq!(ins.far_branch_selector(), ROM_SEG);
+                    ins.far_branch16()
+                } else {
+                    continue;
+                };
+                let t = target as usize;
+                assert_eq!(&img.bytes[t..t + 2], &[0x12, 0x34]);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn placeholder_arithmetic_converges() {
+        // Addresses used in arithmetic and in a NOP-padded alignment.
+        let img = build_rom("align", |a| {
+            a.nop()?;
+            a.align(16)?;
+            let l = a.here()?;
+            let at = a.addr(&l);
+            a.mov(ax, at.wrapping_sub(1) as u32)?;
             a.nop()
         });
-        // Find `mov si, imm16` (BE) and check it points at 12 34.
-        let p = img.bytes.windows(1).position(|w| w[0] == 0xBE).unwrap();
-        let t = u16::from_le_bytes([img.bytes[p + 1], img.bytes[p + 2]]) as usize;
-        assert_eq!(&img.bytes[t..t + 2], &[0x12, 0x34]);
+        assert_eq!(img.bytes.len(), ROM_SIZE);
     }
 }
