@@ -121,6 +121,9 @@ pub struct Devices {
     clock: Clock,
     /// The current virtual time, as of the last `sync`.
     now: Nanos,
+    /// When the current CPU slice is due to end: a port write that brings a
+    /// device event before it ends the slice early, so it is not missed.
+    slice_end: Nanos,
 }
 
 /// The whole machine.
@@ -162,6 +165,7 @@ impl Pc {
             attention: false,
             clock: Clock::new(config.ips),
             now: 0,
+            slice_end: 0,
         };
         devices.init_cmos(config.ram_bytes);
         Pc {
@@ -206,6 +210,9 @@ impl Pc {
                 }
                 budget = budget.min(max - icount);
             }
+            self.devices.slice_end = next
+                .unwrap_or(Nanos::MAX)
+                .min(self.devices.clock.now(icount + budget));
             match self.cpu.run(&mut self.devices, budget) {
                 RunExit::InstructionLimit => {}
                 RunExit::BusRequest => {
@@ -215,6 +222,10 @@ impl Pc {
                     }
                 }
                 RunExit::Halted => {
+                    // The slice may have moved the next event (a timer
+                    // programmed just before HLT): look again as of now.
+                    self.devices.sync(self.cpu.icount);
+                    let next = self.devices.next_event(self.devices.now);
                     // Only an interrupt can wake a halted CPU; with IF clear
                     // (and no NMI source on this board) none will come.
                     let wake = next.filter(|_| self.cpu.if_flag());
@@ -491,7 +502,13 @@ impl Bus for Devices {
         // Interrupt lines may have changed too (EOI, IMR writes, device
         // acknowledgements): re-evaluate them after every write.
         self.update_lines();
-        self.attention
+        // A write may also have scheduled an event before the slice's end
+        // (a timer programmed, a byte to transmit): end the slice then, or
+        // the event would be seen late and timer edges merged.
+        let sooner = self
+            .next_event(self.now)
+            .is_some_and(|t| t < self.slice_end);
+        self.attention || sooner
     }
 
     fn interrupt_pending(&mut self) -> bool {
@@ -500,5 +517,64 @@ impl Bus for Devices {
 
     fn interrupt_ack(&mut self) -> u8 {
         self.pic.acknowledge()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real-mode code at F000:0000: masks every IRQ but 0 (the keyboard's
+    /// power-on byte is waiting on IRQ 1), points vector 0 (IRQ 0 on the
+    /// power-on PIC) at F000:0100, which exits through port F4h, and
+    /// programs PIT counter 0 for 1 kHz (mode 2, divisor 1193). `tail`
+    /// follows.
+    fn timer_bios(tail: &[u8]) -> Vec<u8> {
+        let mut code = vec![
+            0xB0, 0xFE, 0xE6, 0x21, // mov al, FEh; out 21h, al
+            0xC7, 0x06, 0x00, 0x00, 0x00, 0x01, // mov word [0], 0100h
+            0xC7, 0x06, 0x02, 0x00, 0x00, 0xF0, // mov word [2], F000h
+            0xB0, 0x34, 0xE6, 0x43, // mov al, 34h; out 43h, al
+            0xB0, 0xA9, 0xE6, 0x40, // mov al, A9h; out 40h, al
+            0xB0, 0x04, 0xE6, 0x40, // mov al, 04h; out 40h, al
+        ];
+        code.extend_from_slice(tail);
+        let mut rom = vec![0xF4; 0x1_0000];
+        rom[..code.len()].copy_from_slice(&code);
+        // F000:0100: mov al, 0; out F4h, al; jmp $.
+        rom[0x100..0x106].copy_from_slice(&[0xB0, 0x00, 0xE6, 0xF4, 0xEB, 0xFE]);
+        // Reset vector: jmp far F000:0000.
+        rom[0xFFF0..0xFFF5].copy_from_slice(&[0xEA, 0x00, 0x00, 0x00, 0xF0]);
+        rom
+    }
+
+    fn run_timer_bios(tail: &[u8]) -> (Stop, Nanos) {
+        let mut pc = Pc::new(PcConfig {
+            bios: timer_bios(tail),
+            ..PcConfig::default()
+        });
+        let stop = pc.run(Some(100_000_000));
+        (stop, pc.now())
+    }
+
+    /// A timer programmed in the middle of a slice, just before HLT, wakes
+    /// the CPU at its first edge: the wake-up time is taken from the devices
+    /// as they are at the halt, not as they were when the slice began.
+    #[test]
+    fn timer_programmed_before_hlt_wakes_the_cpu() {
+        // sti; hlt; jmp hlt
+        let (stop, now) = run_timer_bios(&[0xFB, 0xF4, 0xEB, 0xFD]);
+        assert_eq!(stop, Stop::ExitPort(1));
+        assert!(now < 1_100_000, "first tick at {now} ns, expected about 1 ms");
+    }
+
+    /// A timer programmed in the middle of a long slice interrupts a busy
+    /// loop at its first edge, not when the slice would have ended.
+    #[test]
+    fn timer_programmed_mid_slice_interrupts_on_time() {
+        // sti; jmp $
+        let (stop, now) = run_timer_bios(&[0xFB, 0xEB, 0xFE]);
+        assert_eq!(stop, Stop::ExitPort(1));
+        assert!(now < 1_100_000, "first tick at {now} ns, expected about 1 ms");
     }
 }

@@ -26,9 +26,27 @@ pub enum Command {
 #[derive(Args)]
 pub struct RunArgs {
     /// Firmware ROM image (a multiple of 64 KiB, at most 1 MiB), mapped to
-    /// end at 0xFFFFF and 0xFFFFFFFF; the CPU starts at F000:FFF0.
-    #[arg(long, value_name = "ROM")]
-    pub bios: PathBuf,
+    /// end at 0xFFFFF and 0xFFFFFFFF; the CPU starts at F000:FFF0. Optional
+    /// with --kernel (then it is only mapped, and the CPU starts in the kernel).
+    #[arg(long, value_name = "ROM", required_unless_present = "kernel")]
+    pub bios: Option<PathBuf>,
+
+    /// Boot this kernel directly, as a boot loader would: a Linux bzImage
+    /// (x86 boot protocol 2.04 or later, entered at its 32-bit entry) or a
+    /// Multiboot v1 kernel (ELF32 or a.out kludge).
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+
+    /// Linux: the initrd (several files separated by commas are
+    /// concatenated). Multiboot: the modules, separated by commas, each a
+    /// file name optionally followed by a space and arguments (the whole
+    /// item is the module's string).
+    #[arg(long, value_name = "FILE[,FILE...]", requires = "kernel")]
+    pub initrd: Option<String>,
+
+    /// The kernel command line.
+    #[arg(long, value_name = "CMDLINE", requires = "kernel")]
+    pub append: Option<String>,
 
     /// Guest RAM: a size with a K, M or G suffix (binary units); a plain
     /// number is MiB, as in QEMU.
@@ -120,6 +138,42 @@ mod tests {
         assert!(parse_size("abc").is_err());
         assert!(parse_size("512K").is_err(), "below the minimum");
         assert!(parse_size("99999999999999G").is_err());
+    }
+
+    fn parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["ferrite", "run"].iter().chain(args))?;
+        match cli.command {
+            Command::Run(a) => Ok(a),
+        }
+    }
+
+    #[test]
+    fn bios_or_kernel_is_needed() {
+        assert!(parse(&[]).is_err());
+        let a = parse(&["--bios", "b.rom"]).unwrap();
+        assert_eq!(a.bios.as_deref(), Some("b.rom".as_ref()));
+        assert!(a.kernel.is_none());
+        let a = parse(&[
+            "--kernel",
+            "vmlinuz",
+            "--initrd",
+            "a.img,b.img",
+            "--append",
+            "console=ttyS0 quiet",
+        ])
+        .unwrap();
+        assert!(a.bios.is_none());
+        assert_eq!(a.kernel.as_deref(), Some("vmlinuz".as_ref()));
+        assert_eq!(a.initrd.as_deref(), Some("a.img,b.img"));
+        assert_eq!(a.append.as_deref(), Some("console=ttyS0 quiet"));
+        assert!(parse(&["--bios", "b.rom", "--kernel", "k"]).is_ok());
+    }
+
+    #[test]
+    fn initrd_and_append_need_a_kernel() {
+        let e = parse(&["--bios", "b.rom", "--initrd", "x"]).err().unwrap();
+        assert_eq!(e.exit_code(), EXIT_BAD_INPUT as i32);
+        assert!(parse(&["--bios", "b.rom", "--append", "x"]).is_err());
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! without a display, and turns the way it stopped into an exit status.
 
 use crate::cli::{RunArgs, EXIT_INSTRUCTION_LIMIT, EXIT_RESET};
+use bios::{BootFiles, KernelFormat, Module};
 use devices::debug_ports::Sink;
 use devices::pc::{Pc, PcConfig, Stop};
 use std::fs::File;
 use std::io::{self, BufWriter};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Largest firmware image: the whole first megabyte.
 const MAX_BIOS: usize = 1 << 20;
@@ -14,7 +15,17 @@ const BIOS_UNIT: usize = 64 << 10;
 
 /// Runs the machine; returns the process exit status, or a one-line error.
 pub fn run(args: &RunArgs) -> Result<u8, String> {
-    let bios = read_bios(&args.bios)?;
+    let bios = match &args.bios {
+        Some(path) => read_bios(path)?,
+        None => Vec::new(),
+    };
+    let kernel = match &args.kernel {
+        Some(path) => Some(KernelFiles::read(path, args)?),
+        None => None,
+    };
+    // With no firmware there is nothing to reboot into (a reset would start
+    // the CPU at F000:FFF0 in empty memory): a reset ends the run.
+    let firmware = !bios.is_empty();
     let config = PcConfig {
         ram_bytes: args.memory as usize,
         bios,
@@ -24,10 +35,13 @@ pub fn run(args: &RunArgs) -> Result<u8, String> {
             None => None,
         },
         serial: [serial_output(&args.serial)?, None, None, None],
-        no_reboot: args.no_reboot,
+        no_reboot: args.no_reboot || !firmware,
         ..PcConfig::default()
     };
     let mut pc = Pc::new(config);
+    if let Some(k) = &kernel {
+        k.load(&mut pc)?;
+    }
     let stop = pc.run(args.max_instructions);
     let icount = pc.cpu.icount;
     Ok(match stop {
@@ -43,12 +57,73 @@ pub fn run(args: &RunArgs) -> Result<u8, String> {
             EXIT_INSTRUCTION_LIMIT
         }
         Stop::Reset => {
-            eprintln!(
-                "ferrite: the guest reset the machine (--no-reboot) after {icount} instructions"
-            );
+            let why = if firmware {
+                "--no-reboot"
+            } else {
+                "no firmware to reboot into"
+            };
+            eprintln!("ferrite: the guest reset the machine ({why}) after {icount} instructions");
             EXIT_RESET
         }
     })
+}
+
+/// A kernel for direct boot, with its initrd or modules, read from disk.
+struct KernelFiles {
+    path: PathBuf,
+    kernel: Vec<u8>,
+    /// Each module's contents and its string (Multiboot).
+    modules: Vec<(Vec<u8>, String)>,
+    cmdline: String,
+}
+
+impl KernelFiles {
+    /// Reads `--kernel` and `--initrd`. For a Multiboot kernel each
+    /// comma-separated `--initrd` item is `FILE[ ARGS]` and the whole item is
+    /// the module's string; for Linux each item is a file name.
+    fn read(path: &Path, args: &RunArgs) -> Result<KernelFiles, String> {
+        let kernel = std::fs::read(path)
+            .map_err(|e| format!("cannot read kernel '{}': {e}", path.display()))?;
+        let format =
+            bios::detect(&kernel).map_err(|e| format!("kernel '{}': {e}", path.display()))?;
+        let mut modules = Vec::new();
+        let items = args.initrd.as_deref().unwrap_or("").split(',');
+        for item in items.map(str::trim).filter(|i| !i.is_empty()) {
+            let file = match format {
+                KernelFormat::Multiboot { .. } => item.split(' ').next().unwrap_or(item),
+                KernelFormat::Linux { .. } => item,
+            };
+            let data =
+                std::fs::read(file).map_err(|e| format!("cannot read initrd '{file}': {e}"))?;
+            modules.push((data, item.to_string()));
+        }
+        Ok(KernelFiles {
+            path: path.to_path_buf(),
+            kernel,
+            modules,
+            cmdline: args.append.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Puts the kernel in the machine's RAM and the CPU at its entry.
+    fn load(&self, pc: &mut Pc) -> Result<(), String> {
+        let modules: Vec<Module> = self
+            .modules
+            .iter()
+            .map(|(data, string)| Module { data, string })
+            .collect();
+        let name = self.path.to_string_lossy();
+        let files = BootFiles {
+            kernel: &self.kernel,
+            kernel_name: &name,
+            cmdline: &self.cmdline,
+            modules: &modules,
+        };
+        let loaded = bios::load_kernel(&mut pc.cpu, &files)
+            .map_err(|e| format!("kernel '{}': {e}", self.path.display()))?;
+        log::info!("{}: {loaded}", self.path.display());
+        Ok(())
+    }
 }
 
 /// Reads and validates a firmware image.
@@ -91,5 +166,109 @@ fn serial_output(spec: &str) -> Result<Option<Sink>, String> {
                 "--serial: '{s}' is not one of stdio, file:PATH, none"
             )),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn run_with(args: &[&str]) -> Result<u8, String> {
+        let cli = Cli::try_parse_from(["ferrite", "run"].iter().chain(args)).unwrap();
+        let Command::Run(a) = cli.command;
+        run(&a)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ferrite-headless-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    /// A Multiboot kernel (a.out kludge, loaded at 1 MiB) that exits through
+    /// port F4h with 10h if EAX holds the boot loader magic and the
+    /// information structure lists one module, else with 20h.
+    fn multiboot_kernel() -> Vec<u8> {
+        let mut k = Vec::new();
+        let flags: u32 = 1 << 16;
+        for v in [
+            0x1BAD_B002u32,
+            flags,
+            0u32.wrapping_sub(0x1BAD_B002 + flags),
+            0x10_0000, // header_addr
+            0x10_0000, // load_addr
+            0,         // load_end_addr: the whole file
+            0,         // bss_end_addr
+            0x10_0020, // entry_addr
+        ] {
+            k.extend_from_slice(&v.to_le_bytes());
+        }
+        k.extend_from_slice(&[
+            0x3D, 0x02, 0xB0, 0xAD, 0x2B, // cmp eax, 2BADB002h
+            0x75, 0x0A, // jne bad
+            0x83, 0x7B, 0x14, 0x01, // cmp dword [ebx+20], 1 (mods_count)
+            0x75, 0x04, // jne bad
+            0xB0, 0x10, // mov al, 10h
+            0xE6, 0xF4, // out F4h, al
+            0xB0, 0x20, // bad: mov al, 20h
+            0xE6, 0xF4, // out F4h, al
+            0xF4, // hlt
+        ]);
+        k
+    }
+
+    #[test]
+    fn boots_a_multiboot_kernel_with_a_module() {
+        let kernel = scratch("mb.bin");
+        let module = scratch("module.bin");
+        std::fs::write(&kernel, multiboot_kernel()).unwrap();
+        std::fs::write(&module, b"module data").unwrap();
+        let initrd = format!("{} some args", module.display());
+        let status = run_with(&[
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--initrd",
+            &initrd,
+            "--append",
+            "x=1",
+            "--serial",
+            "none",
+            "--max-instructions",
+            "1M",
+        ]);
+        let _ = std::fs::remove_file(&kernel);
+        let _ = std::fs::remove_file(&module);
+        assert_eq!(status, Ok(0x10 << 1 | 1));
+    }
+
+    #[test]
+    fn kernel_errors_are_one_line() {
+        let not_kernel = scratch("not-a-kernel");
+        std::fs::write(&not_kernel, [0u8; 1000]).unwrap();
+        let e = run_with(&["--kernel", not_kernel.to_str().unwrap()]).unwrap_err();
+        assert!(e.contains("not-a-kernel") && e.contains("HdrS"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = run_with(&["--kernel", "/nonexistent/vmlinuz"]).unwrap_err();
+        assert!(
+            e.starts_with("cannot read kernel '/nonexistent/vmlinuz'"),
+            "{e}"
+        );
+        let kernel = scratch("mb2.bin");
+        std::fs::write(&kernel, multiboot_kernel()).unwrap();
+        let e = run_with(&[
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--initrd",
+            "/nonexistent/module args",
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("cannot read initrd '/nonexistent/module'"),
+            "{e}"
+        );
+        let _ = std::fs::remove_file(&not_kernel);
+        let _ = std::fs::remove_file(&kernel);
     }
 }

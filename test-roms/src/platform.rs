@@ -98,6 +98,12 @@ const LSR: u16 = COM1 + 5;
 const SCR: u16 = COM1 + 7;
 
 const PIT_DIVISOR: u16 = 1193;
+/// Ticks the ROM spins for right after programming the PIT.
+const FIRST_TICKS: u32 = 20;
+/// Counter reloads the ROM busy-waits for, right after programming the PIT.
+const BUSY_RELOADS: u32 = 20;
+/// The receive FIFO trigger level the ROM programs (FCR bits 7-6 = 10).
+const RX_TRIGGER: u32 = 8;
 
 // Variables (SS = 0; always reached through SS so handlers need no DS).
 const TICKS: u32 = 0x600;
@@ -250,12 +256,17 @@ fn handlers(a: &mut Asm) -> Result<Handlers, IcedError> {
     a.movzx(eax, al)?;
     a.fail_value("COM1 IRQ: IIR names an interrupt that is not enabled", 0, 2)?;
 
+    // Received data available: the trigger level's worth of bytes is there;
+    // take that many and leave the rest for the next interrupt. Character
+    // time-out: fewer wait and no more are coming; take them all. (CX
+    // counts; LSR.DR is checked anyway.)
     a.set_label(&mut rda)?;
     a.inc(ssw(RDA_IRQS))?;
+    a.mov(cx, RX_TRIGGER)?;
     a.jmp(rx)?;
     a.set_label(&mut timeout)?;
     a.inc(ssw(TIMEOUT_IRQS))?;
-    // Read while LSR.DR says a byte is there.
+    a.mov(cx, 0xFFFFu32)?;
     a.set_label(&mut rx)?;
     a.mov(dx, LSR as u32)?;
     a.in_(al, dx)?;
@@ -269,7 +280,9 @@ fn handlers(a: &mut Asm) -> Result<Handlers, IcedError> {
     a.mov(byte_ptr(bx + RXBUF).ss(), al)?;
     a.inc(ssw(RX_LEN))?;
     a.set_label(&mut rx_done)?;
-    a.jmp(rx)?;
+    a.dec(cx)?;
+    a.jnz(rx)?;
+    a.jmp(next)?;
 
     // THR empty: move up to 16 bytes from the queue into the FIFO.
     a.set_label(&mut thre)?;
@@ -523,7 +536,136 @@ fn pic_and_pit(a: &mut Asm, s: &Subs) -> R {
     a.mov(al, (PIT_DIVISOR >> 8) as u32)?;
     a.out(PIT_CH0, al)?;
     a.post(0x41)?;
+    first_ticks_on_time(a)?;
+    a.post(0x42)?;
+    every_reload_interrupts(a, s)?;
+    a.post(0x43)?;
+    halt_for_100_ticks(a)
+}
 
+/// Right after the counter is programmed, with interrupts on, spins on the
+/// tick count in memory (no port I/O) until [`FIRST_TICKS`] ticks: TSC_A.
+/// Then times 10 whole periods the same way, from one tick to the tenth
+/// after it: TSC_B. TSC_A must be at most `FIRST_TICKS + 1` periods (the
+/// programming may itself raise OUT0, and the first period can only be
+/// shorter): a timer edge swallowed or delayed after reprogramming shows up
+/// here, whatever the TSC's rate.
+fn first_ticks_on_time(a: &mut Asm) -> R {
+    a.rdtsc()?;
+    a.mov(dword_ptr(TSC0).ss(), eax)?;
+    a.mov(ssw(TICKS), 0u32)?;
+    a.sti()?;
+    let spin = a.here()?;
+    a.cmp(ssw(TICKS), FIRST_TICKS)?;
+    a.jb(spin)?;
+    a.rdtsc()?;
+    a.sub(eax, dword_ptr(TSC0).ss())?;
+    a.mov(esi, eax)?; // TSC_A
+    a.mov(ax, ssw(TICKS))?;
+    let spin = a.here()?;
+    a.cmp(ax, ssw(TICKS))?;
+    a.je(spin)?;
+    a.rdtsc()?;
+    a.mov(dword_ptr(TSC0).ss(), eax)?;
+    a.mov(ax, ssw(TICKS))?;
+    a.add(ax, 10u32)?;
+    let spin = a.here()?;
+    a.cmp(ssw(TICKS), ax)?;
+    a.jb(spin)?;
+    a.rdtsc()?;
+    a.cli()?;
+    a.sub(eax, dword_ptr(TSC0).ss())?; // TSC_B
+    // Bound: TSC_B * (FIRST_TICKS + 1) / 10.
+    a.imul_3(eax, eax, FIRST_TICKS as i32 + 1)?;
+    a.xor(edx, edx)?;
+    a.mov(ecx, 10u32)?;
+    a.div(ecx)?;
+    let mut on_time = a.create_label();
+    a.cmp(esi, eax)?;
+    a.jbe(on_time)?;
+    a.print("PIT: TSC bound (21 periods) ")?;
+    a.print_hex_eax(8)?;
+    a.mov(eax, esi)?;
+    a.print(", TSC for the first 20 ticks ")?;
+    a.print_hex_eax(8)?;
+    a.print("\n")?;
+    a.fail("PIT: the first 20 ticks after programming took longer than 21 periods (edges lost or late)")?;
+    a.set_label(&mut on_time)
+}
+
+/// Polls the counter latch (port I/O) with interrupts on until the count
+/// has reloaded (gone up) [`BUSY_RELOADS`] times. Every reload is a rising
+/// edge of OUT0, so the IRQ 0 handler must have counted as many ticks (one
+/// more if an edge was already pending). The count must stay within
+/// 1..=1193 and be seen going down between two reads.
+fn every_reload_interrupts(a: &mut Asm, s: &Subs) -> R {
+    // Start at a reload, with IF clear.
+    a.call(s.pit_read)?;
+    a.mov(bx, ax)?;
+    a.mov(cx, 0xFFFFu32)?;
+    let sync = a.here()?;
+    let mut synced = a.create_label();
+    a.call(s.pit_read)?;
+    a.cmp(ax, bx)?;
+    a.mov(bx, ax)?;
+    a.ja(synced)?;
+    a.dec(cx)?;
+    a.jnz(sync)?;
+    a.fail("PIT: counter 0 never reloads")?;
+    a.set_label(&mut synced)?;
+    a.mov(ssw(TICKS), 0u32)?;
+    a.xor(di, di)?; // reloads seen
+    a.xor(bp, bp)?; // decreases seen
+    a.sti()?;
+    let poll = a.here()?;
+    a.call(s.pit_read)?;
+    let mut in_range = a.create_label();
+    let mut out_of_range = a.create_label();
+    a.cmp(ax, 1u32)?;
+    a.jb(out_of_range)?;
+    a.cmp(ax, PIT_DIVISOR as u32)?;
+    a.jbe(in_range)?;
+    a.set_label(&mut out_of_range)?;
+    a.movzx(eax, ax)?;
+    a.fail_value("PIT: latched count out of 1..=1193", PIT_DIVISOR as u32, 4)?;
+    a.set_label(&mut in_range)?;
+    let mut same = a.create_label();
+    let mut up = a.create_label();
+    a.cmp(ax, bx)?;
+    a.je(same)?;
+    a.ja(up)?;
+    a.inc(bp)?;
+    a.jmp(same)?;
+    a.set_label(&mut up)?;
+    a.inc(di)?;
+    a.set_label(&mut same)?;
+    a.mov(bx, ax)?;
+    a.cmp(di, BUSY_RELOADS)?;
+    a.jb(poll)?;
+    a.cli()?;
+    let mut went_down = a.create_label();
+    a.cmp(bp, 0u32)?;
+    a.jne(went_down)?;
+    a.fail("PIT: the latched count never went down between two reads")?;
+    a.set_label(&mut went_down)?;
+    a.mov(ax, ssw(TICKS))?;
+    a.sub(ax, di)?;
+    a.cmp(ax, 1u32)?;
+    let mut ticks_ok = a.create_label();
+    a.jbe(ticks_ok)?; // 0 or 1 (unsigned: a shortfall is a large number)
+    a.movzx(eax, ssw(TICKS))?;
+    a.fail_value(
+        "PIT: IRQ 0 ticks over 20 counter reloads (every reload must interrupt)",
+        BUSY_RELOADS,
+        4,
+    )?;
+    a.set_label(&mut ticks_ok)
+}
+
+/// Waits with `HLT` for 100 ticks: the count must be exactly 100 and the
+/// TSC must have advanced, but by less than [`MAX_TSC_FOR_100_TICKS`]. IR0
+/// must have been in service in the handler, and nothing after the EOIs.
+fn halt_for_100_ticks(a: &mut Asm) -> R {
     a.rdtsc()?;
     a.mov(dword_ptr(TSC0).ss(), eax)?;
     halt_until(a, 0xFFFF, "PIT: never reached 100 ticks", |a, done| {
@@ -558,45 +700,7 @@ fn pic_and_pit(a: &mut Asm, s: &Subs) -> R {
     a.in_(al, PIC1_CMD)?;
     a.check8(al, 0x00, "PIC: ISR after EOI")?;
     a.mov(al, 0x0Au32)?;
-    a.out(PIC1_CMD, al)?;
-    a.post(0x42)?;
-
-    // Counter latch readback: the count goes down (one retry in case it
-    // reloaded between the two reads) and stays within 1..=1193.
-    a.mov(si, 2u32)?;
-    let attempt = a.here()?;
-    a.call(s.pit_read)?;
-    a.mov(bx, ax)?;
-    a.mov(cx, 1000u32)?;
-    let spin = a.here()?;
-    a.dec(cx)?;
-    a.jnz(spin)?;
-    a.call(s.pit_read)?;
-    for r in [bx, ax] {
-        let mut ok = a.create_label();
-        let mut bad = a.create_label();
-        a.cmp(r, 1u32)?;
-        a.jb(bad)?;
-        a.cmp(r, PIT_DIVISOR as u32)?;
-        a.jbe(ok)?;
-        a.set_label(&mut bad)?;
-        a.movzx(eax, r)?;
-        a.fail_value("PIT: latched count out of 1..=1193", PIT_DIVISOR as u32, 4)?;
-        a.set_label(&mut ok)?;
-    }
-    let mut down = a.create_label();
-    a.cmp(ax, bx)?;
-    a.jb(down)?;
-    a.dec(si)?;
-    a.jnz(attempt)?;
-    a.movzx(eax, ax)?;
-    a.fail_value(
-        "PIT: latched count did not decrease (second read; expected below the first)",
-        0,
-        4,
-    )?;
-    a.set_label(&mut down)?;
-    a.post(0x43)
+    a.out(PIC1_CMD, al)
 }
 
 fn rtc(a: &mut Asm, s: &Subs) -> R {

@@ -10,7 +10,6 @@
 
 use super::decode::{ends_block, Op};
 use super::exception::{Exception, Result};
-use super::mmu::Access;
 use super::{ops, Cpu, SegReg};
 use crate::bus::Bus;
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
@@ -68,7 +67,7 @@ impl BlockCache {
             return Err(Exception::gp(0));
         }
         let lin = cs.base.wrapping_add(cpu.eip);
-        let phys = cpu.translate(bus, lin, Access::Execute)? & cpu.mem.a20_mask();
+        let phys = cpu.translate_fetch(bus, lin)? & cpu.mem.a20_mask();
         let mode =
             cs.big() as u64 | (cpu.protected_mode() as u64) << 1 | (cpu.v86_mode() as u64) << 2;
         let key = phys as u64 | mode << 32;
@@ -110,7 +109,7 @@ impl BlockCache {
             return true;
         }
         let last = lin.wrapping_add(b.len - 1);
-        matches!(cpu.translate(bus, last, Access::Execute), Ok(p) if (p & cpu.mem.a20_mask()) >> PAGE_SHIFT == b.last_page)
+        matches!(cpu.translate_fetch(bus, last), Ok(p) if (p & cpu.mem.a20_mask()) >> PAGE_SHIFT == b.last_page)
     }
 
     fn insert(&mut self, cpu: &mut Cpu, block: Block) -> u32 {
@@ -136,7 +135,7 @@ impl BlockCache {
             }
             self.by_page.entry(page).or_default().push(id);
             if cpu.mem.mark_code_page(page << PAGE_SHIFT) {
-                cpu.flush_tlb_writes();
+                cpu.flush_tlb_writes_to(page);
             }
         }
         id
@@ -202,7 +201,7 @@ fn decode(cpu: &mut Cpu, bus: &mut dyn Bus, lin: u32, phys: u32, key: u64) -> Re
                 break; // let the page-crossing instruction start a block of its own
             }
             let next_lin = (lin | (PAGE_SIZE - 1)).wrapping_add(1);
-            let next_phys = cpu.translate(bus, next_lin, Access::Execute)? & cpu.mem.a20_mask();
+            let next_phys = cpu.translate_fetch(bus, next_lin)? & cpu.mem.a20_mask();
             last_page = next_phys >> PAGE_SHIFT;
             let mut b = bytes.clone();
             for n in 0..MAX_INSN_LEN as u32 {

@@ -70,6 +70,10 @@ pub fn reg_number(r: Register) -> u8 {
         from(Register::CR0)
     } else if r.is_dr() {
         from(Register::DR0)
+    } else if r.is_st() {
+        from(Register::ST0)
+    } else if r.is_mm() {
+        from(Register::MM0)
     } else {
         NO_REG
     }
@@ -169,6 +173,11 @@ impl Op {
         } else {
             0
         };
+        if let Some(fop) = super::x87::fop(i) {
+            // x87 instructions have no immediate: the field carries the FPU
+            // opcode that FSTENV/FSAVE report.
+            op.imm = fop as u32;
+        }
         match ops::lower(i, &op) {
             Some(h) => op.handler = h,
             None => log::debug!("not implemented, raising #UD: {i} ({:?})", i.code()),

@@ -8,11 +8,13 @@
 //! `emu-core/ARCHITECTURE.md` for the whole picture.
 
 mod block;
+mod debug;
 mod decode;
 pub mod exception;
 pub mod flags;
 mod mmu;
 mod ops;
+mod paging;
 mod protected;
 mod segment;
 mod task;
@@ -160,6 +162,11 @@ pub struct Cpu {
     bus_request: bool,
     #[serde(skip)]
     tlb: mmu::Tlb,
+    /// The PAE PDPTE registers, loaded from the table at CR3 (SDM vol. 3, 4.4.1).
+    pub pdpte: [u64; 4],
+    /// Data-breakpoint hits (B0–B3) of the current instruction, for the #DB trap.
+    #[serde(skip)]
+    dbg_hits: u32,
     #[serde(skip)]
     cache: BlockCache,
 }
@@ -194,6 +201,8 @@ impl Cpu {
             exit_block: false,
             bus_request: false,
             tlb: mmu::Tlb::default(),
+            pdpte: [0; 4],
+            dbg_hits: 0,
             cache: BlockCache::default(),
         };
         cpu.reset();
@@ -234,6 +243,7 @@ impl Cpu {
             ..Msrs::default()
         };
         self.tsc_offset = 0u64.wrapping_sub(self.icount);
+        self.fpu.reset();
         self.halted = false;
         self.shutdown = false;
         self.irq_shadow = false;
@@ -381,12 +391,20 @@ impl Cpu {
             let single = self.irq_shadow || self.flag(flags::TF);
             self.irq_shadow = false;
             let trap = self.flag(flags::TF);
-            let limit = if single { 1 } else { end - self.icount };
+            let mut limit = if single { 1 } else { end - self.icount };
+            if (self.dr[7] & 0xFF) | (self.eflags_raw & flags::RF) != 0 {
+                // Instruction breakpoints and RF (debug.rs).
+                match self.code_breakpoints(cache, bus) {
+                    Ok(n) => limit = limit.min(n),
+                    Err(e) => {
+                        self.raise(bus, e);
+                        continue;
+                    }
+                }
+            }
             let faulted = self.run_block(cache, bus, limit);
-            if trap && !faulted && !self.shutdown {
-                // Single-step trap after the instruction (SDM vol. 3, 17.3.1.4).
-                self.dr[6] |= 1 << 14;
-                self.raise(bus, Exception::new(exception::DB));
+            if (trap || self.dbg_hits != 0) && !self.shutdown {
+                self.debug_trap(bus, trap, faulted);
             }
         }
     }

@@ -62,6 +62,33 @@ impl Segment {
         }
     }
 
+    /// What a null selector loads in protected mode: an unusable segment
+    /// that faults on use (SDM vol. 3, 3.4.2).
+    pub const fn null(selector: u16) -> Segment {
+        Segment {
+            selector,
+            base: 0,
+            limit: 0,
+            attr: 0,
+        }
+    }
+
+    /// A segment as virtual-8086 mode loads it: base = selector × 16, limit
+    /// FFFF, present, DPL 3, read/write data (execute/read for CS) (SDM vol.
+    /// 3, 20.2).
+    pub const fn v86(selector: u16, code: bool) -> Segment {
+        Segment {
+            selector,
+            base: (selector as u32) << 4,
+            limit: 0xFFFF,
+            attr: if code {
+                attr::CODE_REAL | attr::dpl(3)
+            } else {
+                attr::DATA_REAL | attr::dpl(3)
+            },
+        }
+    }
+
     /// The D/B bit: 32-bit code segment, or 32-bit stack pointer.
     #[inline(always)]
     pub fn big(&self) -> bool {
@@ -116,6 +143,164 @@ impl Segment {
         } else {
             last <= self.limit && last >= offset
         }
+    }
+}
+
+/// System-descriptor types (S = 0), the low nibble of the access byte
+/// (SDM vol. 3, 3.5, table 3-2).
+pub mod sys {
+    pub const TSS16_AVAILABLE: u8 = 0x1;
+    pub const LDT: u8 = 0x2;
+    pub const TSS16_BUSY: u8 = 0x3;
+    pub const CALL_GATE16: u8 = 0x4;
+    pub const TASK_GATE: u8 = 0x5;
+    pub const INT_GATE16: u8 = 0x6;
+    pub const TRAP_GATE16: u8 = 0x7;
+    pub const TSS32_AVAILABLE: u8 = 0x9;
+    pub const TSS32_BUSY: u8 = 0xB;
+    pub const CALL_GATE32: u8 = 0xC;
+    pub const INT_GATE32: u8 = 0xE;
+    pub const TRAP_GATE32: u8 = 0xF;
+    /// The busy bit of a TSS type.
+    pub const BUSY: u8 = 0x2;
+}
+
+/// A raw 8-byte descriptor from the GDT, LDT or IDT (SDM vol. 3, 3.4.5 for
+/// segments, 5.8.3 for call gates, 6.11 for IDT gates), with the field
+/// accessors the protection checks need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Descriptor {
+    pub lo: u32,
+    pub hi: u32,
+}
+
+impl Descriptor {
+    /// The attribute bits in [`attr`] layout (access byte and flags nibble).
+    #[inline]
+    pub fn attr(self) -> u16 {
+        ((self.hi >> 8) & 0xF0FF) as u16
+    }
+
+    /// The 4-bit type field.
+    #[inline]
+    pub fn kind(self) -> u8 {
+        ((self.hi >> 8) & 0xF) as u8
+    }
+
+    /// A code or data segment (S = 1) rather than a system descriptor.
+    #[inline]
+    pub fn is_segment(self) -> bool {
+        self.hi & (1 << 12) != 0
+    }
+
+    /// A system descriptor of type `t`.
+    #[inline]
+    pub fn is_system(self, t: u8) -> bool {
+        !self.is_segment() && self.kind() == t
+    }
+
+    #[inline]
+    pub fn present(self) -> bool {
+        self.hi & (1 << 15) != 0
+    }
+
+    #[inline]
+    pub fn dpl(self) -> u8 {
+        ((self.hi >> 13) & 3) as u8
+    }
+
+    /// A code segment.
+    #[inline]
+    pub fn is_code(self) -> bool {
+        self.is_segment() && self.kind() & 8 != 0
+    }
+
+    /// A data segment.
+    #[inline]
+    pub fn is_data(self) -> bool {
+        self.is_segment() && self.kind() & 8 == 0
+    }
+
+    /// A conforming code segment.
+    #[inline]
+    pub fn conforming(self) -> bool {
+        self.is_code() && self.kind() & 4 != 0
+    }
+
+    /// A readable code segment or any data segment.
+    #[inline]
+    pub fn readable(self) -> bool {
+        self.is_data() || (self.is_code() && self.kind() & 2 != 0)
+    }
+
+    /// A writable data segment.
+    #[inline]
+    pub fn writable_data(self) -> bool {
+        self.is_data() && self.kind() & 2 != 0
+    }
+
+    /// A TSS (16- or 32-bit, available or busy).
+    #[inline]
+    pub fn is_tss(self) -> bool {
+        !self.is_segment() && matches!(self.kind(), 1 | 3 | 9 | 11)
+    }
+
+    /// The base address of a segment or TSS/LDT descriptor.
+    #[inline]
+    pub fn base(self) -> u32 {
+        (self.lo >> 16) | ((self.hi & 0xFF) << 16) | (self.hi & 0xFF00_0000)
+    }
+
+    /// The byte-granular limit (scaled by G).
+    #[inline]
+    pub fn limit(self) -> u32 {
+        let raw = (self.lo & 0xFFFF) | (self.hi & 0x000F_0000);
+        if self.hi & (1 << 23) != 0 {
+            (raw << 12) | 0xFFF
+        } else {
+            raw
+        }
+    }
+
+    /// The hidden-cache form of this descriptor under `selector`.
+    #[inline]
+    pub fn segment(self, selector: u16) -> Segment {
+        Segment {
+            selector,
+            base: self.base(),
+            limit: self.limit(),
+            attr: self.attr(),
+        }
+    }
+
+    /// A gate's target selector (call, interrupt, trap gate) or TSS
+    /// selector (task gate).
+    #[inline]
+    pub fn gate_selector(self) -> u16 {
+        (self.lo >> 16) as u16
+    }
+
+    /// A gate's target offset; 16-bit gates use the low half only.
+    #[inline]
+    pub fn gate_offset(self) -> u32 {
+        let off = (self.lo & 0xFFFF) | (self.hi & 0xFFFF_0000);
+        if self.kind() & 8 == 0 {
+            off & 0xFFFF
+        } else {
+            off
+        }
+    }
+
+    /// A call gate's parameter count (5 bits).
+    #[inline]
+    pub fn gate_params(self) -> u32 {
+        self.hi & 0x1F
+    }
+
+    /// A 32-bit gate or TSS (type bit 3 of a system descriptor).
+    #[inline]
+    pub fn is_32bit_system(self) -> bool {
+        self.kind() & 8 != 0
     }
 }
 

@@ -262,6 +262,11 @@ fn string<const W: u32, const A32: bool, const KIND: u8, const REP: u8>(
             // A port write needs the board's attention before going on.
             break;
         }
+        if cpu.dbg_hits != 0 {
+            // A data breakpoint hit: its #DB trap comes after this
+            // iteration (SDM vol. 3, 17.3.1.2).
+            break;
+        }
     }
     if uses_si(KIND) {
         set_index::<A32>(cpu, reg::ESI, si);

@@ -15,8 +15,10 @@ use iced_x86::{Instruction, Mnemonic, OpKind};
 pub const CPU_SIGNATURE: u32 = 0x0633;
 
 /// CPUID.1:EDX feature bits, claiming exactly what is implemented:
-/// TSC (4), MSR (5), CX8 (8), CMOV (15).
-const FEATURES_EDX: u32 = 1 << 4 | 1 << 5 | 1 << 8 | 1 << 15;
+/// VME (1), PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), SEP (11), PGE (13),
+/// CMOV (15).
+const FEATURES_EDX: u32 =
+    1 << 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 8 | 1 << 11 | 1 << 13 | 1 << 15;
 
 /// The brand string of CPUID 8000_0002h–8000_0004h (48 bytes, NUL-padded).
 const BRAND: &[u8; 48] = b"ferrite P6-class virtual CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
@@ -33,7 +35,6 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
         Cli => Some(cli),
         Sti => Some(sti),
         Nop | Pause => Some(nop),
-        Wait => Some(nop),
         Cpuid => Some(cpuid),
         Rdtsc => Some(rdtsc),
         In => Some(match (width(i, 0), i.op_kind(1) == OpKind::Register) {
@@ -113,18 +114,29 @@ fn may_change_if(cpu: &Cpu) -> bool {
     io_privileged(cpu) || (cpu.v86_mode() && cpu.iopl() == 3)
 }
 
-/// CLI: IOPL-sensitive (SDM vol. 2, CLI; CR4.VME/PVI handled in issue 3's V86 work).
+/// CLI: IOPL-sensitive (SDM vol. 2, CLI); under CR4.VME (V86) or CR4.PVI
+/// (CPL 3) it clears VIF instead of faulting.
 fn cli(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
     if !may_change_if(cpu) {
+        if cpu.uses_virtual_if() {
+            cpu.set_flag(crate::cpu::flags::VIF, false);
+            return Ok(());
+        }
         return Err(Exception::gp(0));
     }
     cpu.set_flag(IF, false);
     Ok(())
 }
 
-/// STI: interrupts stay held off until after the next instruction.
+/// STI: interrupts stay held off until after the next instruction. Under
+/// CR4.VME/PVI it sets VIF instead, or faults if an interrupt is pending (VIP).
 fn sti(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
     if !may_change_if(cpu) {
+        use crate::cpu::flags::{VIF, VIP};
+        if cpu.uses_virtual_if() && !cpu.flag(VIP) {
+            cpu.set_flag(VIF, true);
+            return Ok(());
+        }
         return Err(Exception::gp(0));
     }
     if !cpu.if_flag() {
@@ -307,24 +319,15 @@ fn store_dtr<const IDT: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Resu
 }
 
 /// MOV CRn, r32 (SDM vol. 3, 2.5). Invalid combinations raise #GP(0).
-fn mov_to_cr(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
+fn mov_to_cr(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
     require_cpl0(cpu)?;
     let v = cpu.regs[op.src as usize & 7];
+    // CR0/CR3/CR4 loads and their TLB flushes and PDPTE loads: paging.rs.
     match op.dst {
-        0 => cpu.write_cr0(v)?,
+        0 => cpu.load_cr0(bus, v)?,
         2 => cpu.cr2 = v,
-        3 => {
-            cpu.cr3 = v & 0xFFFF_F018;
-            cpu.flush_tlb();
-        }
-        4 => {
-            const CR4_KNOWN: u32 = 0x0000_06FF;
-            if v & !CR4_KNOWN != 0 {
-                return Err(Exception::gp(0));
-            }
-            cpu.cr4 = v;
-            cpu.flush_tlb();
-        }
+        3 => cpu.load_cr3(bus, v)?,
+        4 => cpu.load_cr4(bus, v)?,
         _ => return Err(Exception::ud()),
     }
     cpu.exit_block = true;
@@ -374,22 +377,20 @@ impl Cpu {
     }
 }
 
-/// MOV DRn, r32. DR4/DR5 alias DR6/DR7 (CR4.DE clear).
+/// MOV DRn, r32. DR4/DR5 alias DR6/DR7 (CR4.DE clear). DR7.GD: debug.rs.
 fn mov_to_dr(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     require_cpl0(cpu)?;
     let n = dr_index(cpu, op.dst)?;
+    cpu.general_detect()?;
     let v = cpu.regs[op.src as usize & 7];
-    cpu.dr[n] = match n {
-        6 => (v & 0x0000_E00F) | 0xFFFF_0FF0,
-        7 => (v & 0xFFFF_2BFF) | 0x400,
-        _ => v,
-    };
+    cpu.write_dr(n, v);
     Ok(())
 }
 
 fn mov_from_dr(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     require_cpl0(cpu)?;
     let n = dr_index(cpu, op.src)?;
+    cpu.general_detect()?;
     cpu.regs[op.dst as usize & 7] = cpu.dr[n];
     Ok(())
 }
