@@ -62,3 +62,10 @@ fn a_fault_loop_still_ends_the_run() {
     cpu.eip = 0;
     assert_eq!(cpu.run(&mut NullBus, 10_000), RunExit::InstructionLimit);
 }
+
+#[test]
+fn tzcnt_encoding_runs_as_bsf_on_a_p6() {
+    // mov ax, 0x0100 ; rep bsf cx, ax (F3 0F BC C8 = TZCNT on BMI1 CPUs) ; hlt
+    let cpu = run(&[0xB8, 0x00, 0x01, 0xF3, 0x0F, 0xBC, 0xC8, 0xF4]);
+    assert_eq!(cpu.regs[1] & 0xFFFF, 8);
+}

@@ -29,8 +29,12 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
         Mnemonic::Bts => bit_test::<BTS>(i, w),
         Mnemonic::Btr => bit_test::<BTR>(i, w),
         Mnemonic::Btc => bit_test::<BTC>(i, w),
-        Mnemonic::Bsf => pick!(w, is_mem(i, 1), scan, false),
-        Mnemonic::Bsr => pick!(w, is_mem(i, 1), scan, true),
+        // F3 0F BC/BD are TZCNT/LZCNT only on CPUs with BMI1/ABM; on a P6
+        // the REP prefix is ignored and they execute as BSF/BSR (SDM vol. 2,
+        // TZCNT: "on processors that do not support TZCNT, the instruction
+        // byte encoding is executed as BSF").
+        Mnemonic::Bsf | Mnemonic::Tzcnt => pick!(w, is_mem(i, 1), scan, false),
+        Mnemonic::Bsr | Mnemonic::Lzcnt => pick!(w, is_mem(i, 1), scan, true),
         _ => None,
     }
 }

@@ -440,6 +440,11 @@ mod msr {
     pub const SYSENTER_ESP: u32 = 0x175;
     pub const SYSENTER_EIP: u32 = 0x176;
     pub const MISC_ENABLE: u32 = 0x1A0;
+    /// IA32_PLATFORM_ID: the processor's platform (reads as 0).
+    pub const PLATFORM_ID: u32 = 0x17;
+    /// IA32_BIOS_SIGN_ID: the loaded microcode revision in EDX (none: 0);
+    /// writes (the "trigger" of a CPUID to latch it) are accepted.
+    pub const BIOS_SIGN_ID: u32 = 0x8B;
 }
 
 /// RDMSR: #GP(0) for MSRs that do not exist on the modelled CPU.
@@ -453,6 +458,7 @@ fn rdmsr(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
         msr::SYSENTER_ESP => cpu.msr.sysenter_esp as u64,
         msr::SYSENTER_EIP => cpu.msr.sysenter_eip as u64,
         msr::MISC_ENABLE => cpu.msr.misc_enable,
+        msr::PLATFORM_ID | msr::BIOS_SIGN_ID => 0,
         _ => return Err(Exception::gp(0)),
     };
     cpu.regs[reg::EAX] = v as u32;
@@ -470,6 +476,7 @@ fn wrmsr(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
         msr::SYSENTER_ESP => cpu.msr.sysenter_esp = v as u32,
         msr::SYSENTER_EIP => cpu.msr.sysenter_eip = v as u32,
         msr::MISC_ENABLE => cpu.msr.misc_enable = v,
+        msr::BIOS_SIGN_ID => {}
         _ => return Err(Exception::gp(0)),
     }
     Ok(())
