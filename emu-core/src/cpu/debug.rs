@@ -21,9 +21,9 @@
 //! claim): such a breakpoint never triggers. Breakpoint hits made while
 //! delivering an interrupt or exception are not reported.
 
-use super::BlockCache;
 use super::exception::{Exception, Result, DB};
 use super::flags::RF;
+use super::BlockCache;
 use super::{Cpu, SegReg};
 use crate::bus::Bus;
 use crate::memory::PAGE_SHIFT;

@@ -101,7 +101,11 @@ fn data_write_breakpoint_traps_after_the_instruction() {
     code.extend_from_slice(&[0x41, 0xF4]); // inc cx ; hlt
     let mut cpu = setup(&code);
     run(&mut cpu);
-    assert_eq!(debug_exception_ip(&mut cpu), Some(store + 6), "after the store");
+    assert_eq!(
+        debug_exception_ip(&mut cpu),
+        Some(store + 6),
+        "after the store"
+    );
     assert_eq!(cpu.mem.read_u8(0x30010), 0x34, "the store happened");
     assert_eq!(cpu.mem.read_u8(0x30011), 0x12);
     assert_eq!(cpu.regs[1] & 0xFFFF, 0, "inc cx did not run");

@@ -453,13 +453,7 @@ impl Cpu {
     /// Translates as an access at privilege level `pl` and fills that
     /// level's TLB sets. Level 3 is a user-mode access, levels 0–2 are
     /// supervisor-mode ones (SDM vol. 3, 4.6).
-    fn translate_as(
-        &mut self,
-        bus: &mut dyn Bus,
-        lin: u32,
-        access: Access,
-        pl: u8,
-    ) -> Result<u64> {
+    fn translate_as(&mut self, bus: &mut dyn Bus, lin: u32, access: Access, pl: u8) -> Result<u64> {
         let t = if self.cr0 & cr0::PG == 0 {
             Translation::identity(lin)
         } else {

@@ -209,7 +209,7 @@ impl Cpu {
                 large: true,
             });
         }
-        let pte_addr = (pde & 0xFFFF_F000) | ((lin >> 12) & 0x3FF) as u64 * 4;
+        let pte_addr = (pde & 0xFFFF_F000) | (((lin >> 12) & 0x3FF) as u64 * 4);
         let pte = self.read_entry(bus, pte_addr, false);
         if pte & pte::P == 0 {
             return Err(0);
@@ -230,7 +230,7 @@ impl Cpu {
         if pdpte & pte::P == 0 {
             return Err(0);
         }
-        let pde_addr = (pdpte & PAE_ADDR) | ((lin >> 21) & 0x1FF) as u64 * 8;
+        let pde_addr = (pdpte & PAE_ADDR) | (((lin >> 21) & 0x1FF) as u64 * 8);
         let pde = self.read_entry(bus, pde_addr, true);
         if pde & pte::P == 0 {
             return Err(0);
@@ -250,7 +250,7 @@ impl Cpu {
                 large: true,
             });
         }
-        let pte_addr = (pde & PAE_ADDR) | ((lin >> 12) & 0x1FF) as u64 * 8;
+        let pte_addr = (pde & PAE_ADDR) | (((lin >> 12) & 0x1FF) as u64 * 8);
         let pte = self.read_entry(bus, pte_addr, true);
         if pte & pte::P == 0 {
             return Err(0);

@@ -84,10 +84,16 @@ fn walk_32bit_4k_page() {
     assert_eq!(read(&mut cpu, 0x0040_1ABC), Ok(0xCAFE_F00D));
     write(&mut cpu, 0x0040_1AC0, 0x1234_5678).unwrap();
     assert_eq!(rd32(&mut cpu, 0x0020_3AC0), 0x1234_5678);
-    assert_eq!(cpu.translate(&mut NullBus, 0x0040_1FFF, Access::Read), Ok(0x0020_3FFF));
+    assert_eq!(
+        cpu.translate(&mut NullBus, 0x0040_1FFF, Access::Read),
+        Ok(0x0020_3FFF)
+    );
     // A dword that crosses into an unmapped page faults on the second page
     // before any byte is written.
-    assert_eq!(write(&mut cpu, 0x0040_1FFE, 0xAAAA_AAAA), Err(pf_err(pf::W)));
+    assert_eq!(
+        write(&mut cpu, 0x0040_1FFE, 0xAAAA_AAAA),
+        Err(pf_err(pf::W))
+    );
     assert_eq!(cpu.cr2, 0x0040_2000, "the first byte in the faulting page");
     assert_eq!(rd32(&mut cpu, 0x0020_3FFC), 0);
 }
@@ -129,8 +135,9 @@ fn reserved_bit_in_4m_pde_faults() {
 #[test]
 fn page_fault_error_codes_and_cr2() {
     let mut cpu = paging32();
-    map(&mut cpu, 0x1000, 0x5000, P | RW); // supervisor page
-    map(&mut cpu, 0x2000, 0x6000, P | US); // user read-only page
+    // A supervisor page, and a user read-only page.
+    map(&mut cpu, 0x1000, 0x5000, P | RW);
+    map(&mut cpu, 0x2000, 0x6000, P | US);
     // Not present: P = 0.
     assert_eq!(read(&mut cpu, 0x0080_0000), Err(pf_err(0)));
     assert_eq!(cpu.cr2, 0x0080_0000);
@@ -141,7 +148,10 @@ fn page_fault_error_codes_and_cr2() {
     // Protection: P = 1.
     assert_eq!(read(&mut cpu, 0x1010), Err(pf_err(pf::P | pf::U)));
     assert_eq!(cpu.cr2, 0x1010);
-    assert_eq!(write(&mut cpu, 0x2020, 1), Err(pf_err(pf::P | pf::W | pf::U)));
+    assert_eq!(
+        write(&mut cpu, 0x2020, 1),
+        Err(pf_err(pf::P | pf::W | pf::U))
+    );
     assert_eq!(cpu.cr2, 0x2020);
     // An instruction fetch is a read (no I/D bit without NX).
     assert_eq!(
@@ -177,9 +187,8 @@ fn protection_combines_levels_and_wp() {
                         } else {
                             read(&mut cpu, 0x7000)
                         };
-                        let code = pf::P
-                            | if is_write { pf::W } else { 0 }
-                            | if user { pf::U } else { 0 };
+                        let code =
+                            pf::P | if is_write { pf::W } else { 0 } | if user { pf::U } else { 0 };
                         let what = format!(
                             "pde {pde_bits:#x} pte {pte_bits:#x} wp {wp} cpl {cpl} write {is_write}"
                         );
@@ -203,7 +212,7 @@ fn protection_combines_levels_and_wp() {
 fn accessed_and_dirty_bits() {
     let mut cpu = paging32();
     map(&mut cpu, 0x5000, 0x8000, P | RW | US);
-    map(&mut cpu, 0x6000, 0x9000, P | US); // read-only
+    map(&mut cpu, 0x6000, 0x9000, P | US);
     let pde = rd32(&mut cpu, PD);
     assert_eq!(pde & (A | D), 0);
     read(&mut cpu, 0x5000).unwrap();
@@ -215,7 +224,10 @@ fn accessed_and_dirty_bits() {
     assert_eq!(rd32(&mut cpu, PD) & D, 0, "D is only set in the last level");
     // A user write to the read-only page faults and sets neither bit.
     cpu.cpl = 3;
-    assert_eq!(write(&mut cpu, 0x6000, 1), Err(pf_err(pf::P | pf::W | pf::U)));
+    assert_eq!(
+        write(&mut cpu, 0x6000, 1),
+        Err(pf_err(pf::P | pf::W | pf::U))
+    );
     assert_eq!(rd32(&mut cpu, pte_addr(0x6000)) & (A | D), 0);
     // A 4 MiB page: A and D in the PDE.
     let mut cpu = paging32();
@@ -255,7 +267,10 @@ fn supervisor_fill_does_not_serve_user_access() {
     write(&mut cpu, 0x7004, 5).unwrap();
     cpu.cpl = 3;
     assert_eq!(read(&mut cpu, 0x7000), Err(pf_err(pf::P | pf::U)));
-    assert_eq!(write(&mut cpu, 0x7004, 6), Err(pf_err(pf::P | pf::W | pf::U)));
+    assert_eq!(
+        write(&mut cpu, 0x7004, 6),
+        Err(pf_err(pf::P | pf::W | pf::U))
+    );
     assert_eq!(
         cpu.translate_fetch(&mut NullBus, 0x7000),
         Err(pf_err(pf::P | pf::U))
@@ -263,7 +278,10 @@ fn supervisor_fill_does_not_serve_user_access() {
     assert_eq!(cpu.read_sys::<32>(&mut NullBus, 0x7004), Ok(5));
     cpu.write_sys::<32>(&mut NullBus, 0x7008, 9).unwrap();
     assert_eq!(rd32(&mut cpu, 0xA008), 9);
-    assert_eq!(cpu.read_sys::<32>(&mut NullBus, 0x0080_0000), Err(pf_err(0)));
+    assert_eq!(
+        cpu.read_sys::<32>(&mut NullBus, 0x0080_0000),
+        Err(pf_err(0))
+    );
     assert_eq!(rd32(&mut cpu, 0xA004), 5);
 }
 
@@ -284,7 +302,10 @@ fn write_entries_respect_privilege_and_wp() {
     assert_eq!(rd32(&mut cpu, 0xA000), 2);
     // ... but that must not open it to user writes.
     cpu.cpl = 3;
-    assert_eq!(write(&mut cpu, 0x7000, 3), Err(pf_err(pf::P | pf::W | pf::U)));
+    assert_eq!(
+        write(&mut cpu, 0x7000, 3),
+        Err(pf_err(pf::P | pf::W | pf::U))
+    );
     assert_eq!(rd32(&mut cpu, 0xA000), 2);
 }
 
@@ -314,7 +335,11 @@ fn global_pages_survive_cr3_load_but_not_invlpg() {
     map(&mut cpu, 0x1000, 0x8000, P | RW | G);
     assert_eq!(read(&mut cpu, 0x1000), Ok(0x33), "cached");
     cpu.load_cr4(&mut NullBus, 0).unwrap();
-    assert_eq!(read(&mut cpu, 0x1000), Ok(0x11), "PGE toggle flushes globals");
+    assert_eq!(
+        read(&mut cpu, 0x1000),
+        Ok(0x11),
+        "PGE toggle flushes globals"
+    );
     // Without PGE, G means nothing: a CR3 load drops the page.
     map(&mut cpu, 0x1000, 0xA000, P | RW | G);
     cpu.load_cr3(&mut NullBus, PD).unwrap();
@@ -341,7 +366,11 @@ fn invlpg_drops_a_whole_large_page() {
 fn paging_pae() -> Cpu {
     let mut cpu = Cpu::new(16 << 20);
     for n in 0..4 {
-        wr64(&mut cpu, PDPT + 8 * n, (PAE_PD + 0x1000 * n) as u64 | pte::P);
+        wr64(
+            &mut cpu,
+            PDPT + 8 * n,
+            (PAE_PD + 0x1000 * n) as u64 | pte::P,
+        );
     }
     cpu.load_cr3(&mut NullBus, PDPT).unwrap();
     cpu.load_cr4(&mut NullBus, cr4::PAE).unwrap();
@@ -354,7 +383,11 @@ fn paging_pae() -> Cpu {
 fn map_pae(cpu: &mut Cpu, lin: u32, phys: u64, flags: u64) -> u32 {
     let (n, i) = (lin >> 30, (lin >> 21) & 0x1FF);
     let pt = 0x0020_0000 + (n * 512 + i) * 0x1000;
-    wr64(cpu, PAE_PD + 0x1000 * n + 8 * i, pt as u64 | pte::P | pte::RW | pte::US);
+    wr64(
+        cpu,
+        PAE_PD + 0x1000 * n + 8 * i,
+        pt as u64 | pte::P | pte::RW | pte::US,
+    );
     let at = pt + ((lin >> 12) & 0x1FF) * 8;
     wr64(cpu, at, phys | flags);
     at
@@ -403,7 +436,11 @@ fn pae_reserved_bits_fault_with_rsvd() {
     for bad in [1u64 << 36, 1 << 40, 1 << 62, 1 << 63] {
         let mut cpu = paging_pae();
         let e = map_pae(&mut cpu, 0x1000, 0x5000 | bad, pte::P | pte::RW | pte::US);
-        assert_eq!(read(&mut cpu, 0x1000), Err(pf_err(pf::P | pf::RSVD)), "{bad:#x}");
+        assert_eq!(
+            read(&mut cpu, 0x1000),
+            Err(pf_err(pf::P | pf::RSVD)),
+            "{bad:#x}"
+        );
         cpu.cpl = 3;
         assert_eq!(
             write(&mut cpu, 0x1004, 0),
@@ -414,7 +451,11 @@ fn pae_reserved_bits_fault_with_rsvd() {
         assert_eq!(rd32(&mut cpu, PAE_PD) & A, 0);
     }
     let mut cpu = paging_pae();
-    wr64(&mut cpu, PAE_PD + 8, 0x0040_0000 | pte::P | pte::PS | 1 << 13);
+    wr64(
+        &mut cpu,
+        PAE_PD + 8,
+        0x0040_0000 | pte::P | pte::PS | 1 << 13,
+    );
     assert_eq!(read(&mut cpu, 0x0020_0000), Err(pf_err(pf::P | pf::RSVD)));
     // A reserved bit in a not-present entry does not matter: P = 0 wins.
     let mut cpu = paging_pae();
@@ -444,7 +485,11 @@ fn pdptes_load_with_cr3_and_check_reserved_bits() {
     }
     wr64(&mut cpu, other, 0xFFFF_FFFF_FFFF_FFFE);
     assert_eq!(cpu.load_cr3(&mut NullBus, other), Ok(()));
-    assert_eq!(read(&mut cpu, 0x1000), Err(pf_err(0)), "PDPTE 0 not present");
+    assert_eq!(
+        read(&mut cpu, 0x1000),
+        Err(pf_err(0)),
+        "PDPTE 0 not present"
+    );
     cpu.load_cr3(&mut NullBus, PDPT).unwrap();
     assert_eq!(read(&mut cpu, 0x1000), Ok(0x1111));
     // Clearing PDPTE 0 in memory changes nothing until CR3 is reloaded.
@@ -476,14 +521,21 @@ fn pae_pages_above_4g_are_unmapped() {
     write(&mut cpu, 0x1000, 0).unwrap();
     assert_eq!(read(&mut cpu, 0x1000), Ok(0xFFFF_FFFF));
     assert_eq!(rd32(&mut cpu, 0), 0, "no wrap to physical 0");
-    assert_eq!(cpu.translate_fetch(&mut NullBus, 0x1000), Err(Exception::ud()));
+    assert_eq!(
+        cpu.translate_fetch(&mut NullBus, 0x1000),
+        Err(Exception::ud())
+    );
     assert_eq!(Exception::ud().vector, UD);
     // An access that crosses from RAM into the page above 4 GiB.
     map_pae(&mut cpu, 0x0000, 0x5000, pte::P | pte::RW);
     wr32(&mut cpu, 0x5FFC, 0x4433_2211);
     assert_eq!(read(&mut cpu, 0x0FFE), Ok(0xFFFF_4433));
     // A page table above 4 GiB reads as all ones: reserved bits set.
-    wr64(&mut cpu, PAE_PD + 0x1000 * 3, 0x1_0000_0000 | pte::P | pte::RW);
+    wr64(
+        &mut cpu,
+        PAE_PD + 0x1000 * 3,
+        0x1_0000_0000 | pte::P | pte::RW,
+    );
     assert_eq!(read(&mut cpu, 0xC000_0000), Err(pf_err(pf::P | pf::RSVD)));
 }
 
@@ -542,7 +594,11 @@ fn self_modifying_code_through_an_alias() {
     run_at(&mut cpu, b);
     assert_eq!(cpu.regs[0] & 0xFF, 1);
     run_at(&mut cpu, c);
-    assert_eq!(cpu.regs[0] & 0xFF, 0x42, "the patched byte is seen through B");
+    assert_eq!(
+        cpu.regs[0] & 0xFF,
+        0x42,
+        "the patched byte is seen through B"
+    );
 }
 
 /// Instruction fetch goes through the TLB: after a remap, the old physical
