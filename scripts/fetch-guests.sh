@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Bump when the outputs' recipe changes, so stale caches are rebuilt.
-RECIPE=1
+RECIPE=3
 OUT="${FERRITE_GUESTS_DIR:-.cache/guests}"
 OUTPUTS=(vmlinuz initrd.img expected-md5 gnumach VERSIONS)
 
@@ -88,12 +88,16 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# Keep late kernel messages off the console so they cannot split our lines.
+echo 1 >/proc/sys/kernel/printk
 echo "FERRITE-MARKER: init started"
 uname -a
 cat /proc/cpuinfo
 date
 echo "FERRITE-MD5: $(dd if=/dev/zero bs=1M count=4 2>/dev/null | tr '\0' 'x' | md5sum)"
 echo "FERRITE-MARKER: init done"
+# Let the serial port drain: poweroff does not wait for the tty to empty.
+sleep 1
 # With no way to power off (no ACPI yet), the kernel turns this into a halt:
 # "reboot: System halted", then cli; hlt, which ends the emulator's run.
 poweroff -f

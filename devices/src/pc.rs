@@ -14,6 +14,7 @@
 //! | 80h | POST code ([`PostPort`]) |
 //! | 92h | [`SystemControlA`] (fast A20, reset) |
 //! | E9h, 402h | [`DebugCon`] |
+//! | F0h | coprocessor error latch: clears IRQ 13 and asserts IGNNE# |
 //! | F4h | [`ExitPort`] |
 //! | 3F8h, 2F8h, 3E8h, 2E8h | COM1–COM4 ([`Uart16550`], IRQ 4, 3, 4, 3) |
 //! | CF8h–CFFh | [`PciBus`] configuration mechanism #1 (i440FX, PIIX3) |
@@ -114,6 +115,11 @@ pub struct Devices {
     exit: ExitPort,
     /// Reset control register CF9h.
     reset_control: u8,
+    /// The FPU error latch (FERR# → IRQ 13) was cleared by a write to port
+    /// F0h; it stays clear until FERR# drops and rises again.
+    fpu_error_cleared: bool,
+    /// A write to port F0h waits for the board to assert IGNNE#.
+    ignne_request: bool,
     /// A reset was requested through CF9h.
     reset_requested: bool,
     /// Something needs the board's attention before the next instruction.
@@ -121,8 +127,9 @@ pub struct Devices {
     clock: Clock,
     /// The current virtual time, as of the last `sync`.
     now: Nanos,
-    /// When the current CPU slice is due to end: a port write that brings a
-    /// device event before it ends the slice early, so it is not missed.
+    /// When the current CPU slice is due to end: an access that brings a
+    /// device's next event before it asks for the board's attention, so
+    /// that the slice ends in time (see [`Devices::reschedule`]).
     slice_end: Nanos,
 }
 
@@ -161,6 +168,8 @@ impl Pc {
             post: PostPort::new(config.post_log),
             exit: ExitPort::default(),
             reset_control: 0,
+            fpu_error_cleared: false,
+            ignne_request: false,
             reset_requested: false,
             attention: false,
             clock: Clock::new(config.ips),
@@ -196,6 +205,7 @@ impl Pc {
             let icount = self.cpu.icount;
             self.devices.sync(icount);
             self.devices.update_lines();
+            self.drive_fpu_error();
             let now = self.devices.now;
             let next = self.devices.next_event(now);
             let mut budget = next
@@ -233,11 +243,17 @@ impl Pc {
                         // Idle time counts against the instruction limit as
                         // the time that many instructions take, so a guest
                         // that idles forever still stops.
-                        Some(t) if max_instructions.is_some_and(|max| t > Clock::new(self.devices.clock.ips()).now(max)) => {
+                        Some(t)
+                            if max_instructions.is_some_and(|max| {
+                                t > Clock::new(self.devices.clock.ips()).now(max)
+                            }) =>
+                        {
                             self.devices.flush();
                             return Stop::InstructionLimit;
                         }
-                        Some(t) => self.devices.clock.skip_to(self.cpu.icount, t),
+                        Some(t) => {
+                            self.cpu.idle_cycles += self.devices.clock.skip_to(self.cpu.icount, t);
+                        }
                         None => {
                             self.devices.flush();
                             return Stop::Halted;
@@ -254,12 +270,26 @@ impl Pc {
         }
     }
 
+    /// FERR# from the FPU drives IRQ 13 through the PC's coprocessor error
+    /// latch (the AT's way of reporting x87 errors when CR0.NE is clear).
+    fn drive_fpu_error(&mut self) {
+        let ferr = self.cpu.fpu.ferr();
+        if !ferr {
+            self.devices.fpu_error_cleared = false;
+        }
+        self.devices.pic.set_irq(13, ferr && !self.devices.fpu_error_cleared);
+    }
+
     /// Acts on what a device asked for in the middle of a slice.
     fn attend(&mut self) -> Option<Stop> {
         self.devices.attention = false;
         if let Some(status) = self.devices.exit.status() {
             return Some(Stop::ExitPort(status));
         }
+        if std::mem::take(&mut self.devices.ignne_request) {
+            self.cpu.fpu.set_ignne(true);
+        }
+        self.drive_fpu_error();
         let a20 = self.devices.port92.a20() || self.devices.kbc.a20_enabled();
         self.cpu.mem.set_a20(a20);
         let reset = self.devices.port92.take_reset_request()
@@ -341,9 +371,14 @@ impl Devices {
         self.pic.set_irq(12, self.kbc.irq12());
         let rtc = self.rtc.irq_level(now);
         self.pic.set_irq(8, rtc);
-        let mut com_irq = [false; 2];
+        // IRQ 3 and 4 before and after host input enters the FIFOs: a fall
+        // the guest caused (draining a FIFO) must reach the PIC before the
+        // rise that new bytes cause, or the edge is lost.
+        let mut com_irq = [[false; 2]; 2];
         for (n, p) in self.serial.iter_mut().enumerate() {
+            let line = (COM_PORTS[n].1 - 3) as usize;
             p.uart.advance(now);
+            com_irq[0][line] |= p.uart.irq_level();
             while p.uart.rx_space() > 0 {
                 let Some(b) = p.input.pop_front() else { break };
                 p.uart.receive(now, b);
@@ -354,12 +389,12 @@ impl Devices {
                     p.sink = None;
                 }
             }
-            if p.uart.irq_level() {
-                com_irq[(COM_PORTS[n].1 - 3) as usize] = true;
-            }
+            com_irq[1][line] |= p.uart.irq_level();
         }
-        self.pic.set_irq(3, com_irq[0]);
-        self.pic.set_irq(4, com_irq[1]);
+        for [irq3, irq4] in com_irq {
+            self.pic.set_irq(3, irq3);
+            self.pic.set_irq(4, irq4);
+        }
     }
 
     /// The earliest time any device needs attention.
@@ -391,6 +426,17 @@ impl Devices {
         }
     }
 
+    /// After an access to a device with a schedule: if its next event (a
+    /// timer just programmed, a byte to transmit, a time-out restarted) now
+    /// comes before the end of the CPU's slice, the slice must end then, or
+    /// the event would be seen late (and timer edges merged). The CPU acts
+    /// on the request at its next port write; a halt looks afresh anyway.
+    fn reschedule(&mut self, next: Option<Nanos>) {
+        if next.is_some_and(|t| t < self.slice_end) {
+            self.attention = true;
+        }
+    }
+
     fn com(&mut self, port: u16) -> Option<(&mut SerialPort, u16)> {
         let n = COM_PORTS
             .iter()
@@ -406,15 +452,30 @@ impl Devices {
             0x4D0 | 0x4D1 => self.pic.read(port - 0x4D0 + 4),
             0x40..=0x43 => self.pit.read(now, port - 0x40),
             0x61 => self.pit.read_port61(now),
-            0x60 | 0x64 => self.kbc.read(now, port - 0x60),
-            0x70 | 0x71 => self.rtc.read(now, port - 0x70),
+            0x60 | 0x64 => {
+                // Reading the output buffer lets the next byte come.
+                let value = self.kbc.read(now, port - 0x60);
+                self.reschedule(self.kbc.next_event());
+                value
+            }
+            0x70 | 0x71 => {
+                // Reading C lowers the IRQ, which lets the next one be due.
+                let value = self.rtc.read(now, port - 0x70);
+                self.reschedule(self.rtc.next_event(now));
+                value
+            }
             0x80 => self.post.last(),
             0x92 => self.port92.read(),
             0xE9 | 0x402 => DebugCon::READBACK,
             0xCF9 => self.reset_control,
             0xCF8..=0xCFF => self.pci.read8(port),
             _ => match self.com(port) {
-                Some((p, off)) => p.uart.read(now, off),
+                Some((p, off)) => {
+                    let value = p.uart.read(now, off);
+                    let next = p.uart.next_event();
+                    self.reschedule(next);
+                    value
+                }
                 None => {
                     log::debug!("read from unclaimed port {port:#06x}");
                     0xFF
@@ -429,24 +490,37 @@ impl Devices {
             0x20 | 0x21 => self.pic.write(port - 0x20, value),
             0xA0 | 0xA1 => self.pic.write(port - 0xA0 + 2, value),
             0x4D0 | 0x4D1 => self.pic.write(port - 0x4D0 + 4, value),
-            0x40..=0x43 => self.pit.write(now, port - 0x40, value),
+            0x40..=0x43 => {
+                self.pit.write(now, port - 0x40, value);
+                self.reschedule(self.pit.next_event(now));
+            }
             0x61 => self.pit.write_port61(now, value),
             0x60 | 0x64 => {
                 self.kbc.write(now, port - 0x60, value);
                 self.attention = true; // A20 or reset through the output port
             }
-            0x70 | 0x71 => self.rtc.write(now, port - 0x70, value),
+            0x70 | 0x71 => {
+                self.rtc.write(now, port - 0x70, value);
+                self.reschedule(self.rtc.next_event(now));
+            }
             0x80 => self.post.write(value),
             0x92 => {
                 self.port92.write(value);
                 self.attention = true;
             }
             0xE9 | 0x402 => self.debugcon.write(value),
+            0xF0 => {
+                self.fpu_error_cleared = true;
+                self.ignne_request = true;
+                self.attention = true;
+            }
             0xF4 => {
                 self.exit.write(value as u32);
                 self.attention = true;
             }
-            0xCF8 | 0xCFA | 0xCFB => log::debug!("byte write {value:#04x} to PCI address port {port:#x} ignored"),
+            0xCF8 | 0xCFA | 0xCFB => {
+                log::debug!("byte write {value:#04x} to PCI address port {port:#x} ignored")
+            }
             0xCFC..=0xCFF => self.pci.write8(port, value),
             0xCF9 => {
                 // Bit 2 going high performs the reset selected by bits 1 and 3.
@@ -457,7 +531,11 @@ impl Devices {
                 self.reset_control = value & 0x0A;
             }
             _ => match self.com(port) {
-                Some((p, off)) => p.uart.write(now, off, value),
+                Some((p, off)) => {
+                    p.uart.write(now, off, value);
+                    let next = p.uart.next_event();
+                    self.reschedule(next);
+                }
                 None => log::debug!("write {value:#04x} to unclaimed port {port:#06x}"),
             },
         }
@@ -502,13 +580,7 @@ impl Bus for Devices {
         // Interrupt lines may have changed too (EOI, IMR writes, device
         // acknowledgements): re-evaluate them after every write.
         self.update_lines();
-        // A write may also have scheduled an event before the slice's end
-        // (a timer programmed, a byte to transmit): end the slice then, or
-        // the event would be seen late and timer edges merged.
-        let sooner = self
-            .next_event(self.now)
-            .is_some_and(|t| t < self.slice_end);
-        self.attention || sooner
+        self.attention
     }
 
     fn interrupt_pending(&mut self) -> bool {
@@ -557,15 +629,72 @@ mod tests {
         (stop, pc.now())
     }
 
+    /// COM1 at 115200 8N1, FIFOs on with an 8-byte trigger, the received
+    /// data interrupt enabled and OUT2 set; the master PIC initialised with
+    /// only IRQ 4 unmasked.
+    fn com1_receiving() -> Pc {
+        let mut pc = Pc::new(PcConfig::default());
+        let d = &mut pc.devices;
+        for (port, value) in [
+            (0x20, 0x11),
+            (0x21, 0x08),
+            (0x21, 0x04),
+            (0x21, 0x01),
+            (0x21, 0xEF),
+            (0x3FB, 0x80),
+            (0x3F8, 0x01),
+            (0x3F9, 0x00),
+            (0x3FB, 0x03),
+            (0x3FA, 0x87),
+            (0x3FC, 0x0B),
+            (0x3F9, 0x01),
+        ] {
+            d.write8(port, value);
+        }
+        pc
+    }
+
+    /// The guest drains the receive FIFO (the line falls) and, by the time
+    /// the board looks at the lines again, host bytes waiting for room have
+    /// refilled it past the trigger level (the line rises). The fall must
+    /// reach the PIC before the rise, or the edge-triggered IRQ 4 is lost
+    /// and the port never interrupts again.
+    #[test]
+    fn uart_refilled_after_a_drain_interrupts_again() {
+        let mut pc = com1_receiving();
+        pc.serial_input(0, &[b'x'; 24]);
+        let d = &mut pc.devices;
+        d.sync(1_000);
+        d.update_lines();
+        assert!(d.interrupt_pending(), "16 bytes past the trigger level");
+        assert_eq!(d.interrupt_ack(), 0x0C);
+        // The handler: IIR, then all 16 bytes, then IIR says nothing more.
+        assert_eq!(d.read8(0x3FA) & 0x0F, 0x04);
+        for _ in 0..16 {
+            assert_eq!(d.read8(0x3F8), b'x');
+        }
+        assert_eq!(d.read8(0x3FA) & 0x0F, 0x01);
+        // EOI; the CPU asks after every port write.
+        d.write8(0x20, 0x20);
+        d.stop_requested();
+        assert!(
+            d.interrupt_pending(),
+            "the 8 bytes that came in after the drain must interrupt"
+        );
+    }
+
     /// A timer programmed in the middle of a slice, just before HLT, wakes
-    /// the CPU at its first edge: the wake-up time is taken from the devices
-    /// as they are at the halt, not as they were when the slice began.
+    /// the CPU at its first edge. (Judged by the events known when the slice
+    /// began, none, the halt used to end the run with `Stop::Halted`.)
     #[test]
     fn timer_programmed_before_hlt_wakes_the_cpu() {
         // sti; hlt; jmp hlt
         let (stop, now) = run_timer_bios(&[0xFB, 0xF4, 0xEB, 0xFD]);
         assert_eq!(stop, Stop::ExitPort(1));
-        assert!(now < 1_100_000, "first tick at {now} ns, expected about 1 ms");
+        assert!(
+            now < 1_100_000,
+            "first tick at {now} ns, expected about 1 ms"
+        );
     }
 
     /// A timer programmed in the middle of a long slice interrupts a busy
@@ -575,6 +704,9 @@ mod tests {
         // sti; jmp $
         let (stop, now) = run_timer_bios(&[0xFB, 0xEB, 0xFE]);
         assert_eq!(stop, Stop::ExitPort(1));
-        assert!(now < 1_100_000, "first tick at {now} ns, expected about 1 ms");
+        assert!(
+            now < 1_100_000,
+            "first tick at {now} ns, expected about 1 ms"
+        );
     }
 }

@@ -57,12 +57,17 @@ impl Clock {
     }
 
     /// Skips idle time: the CPU is halted at `icount` and the next event is
-    /// at `t`, so time jumps there without instructions retiring.
-    pub fn skip_to(&mut self, icount: u64, t: Nanos) {
-        if t > self.now(icount) {
-            self.base_ns = t;
-            self.base_icount = icount;
+    /// at `t`, so time jumps there without instructions retiring. Returns
+    /// the nominal cycles (instruction times) skipped, which the time-stamp
+    /// counter must count too.
+    pub fn skip_to(&mut self, icount: u64, t: Nanos) -> u64 {
+        let now = self.now(icount);
+        if t <= now {
+            return 0;
         }
+        self.base_ns = t;
+        self.base_icount = icount;
+        ((t - now) as u128 * self.ips as u128 / 1_000_000_000) as u64
     }
 }
 
@@ -76,10 +81,10 @@ mod tests {
         assert_eq!(c.now(0), 0);
         assert_eq!(c.now(1000), 10_000);
         assert_eq!(c.instructions_until(1000, 10_055), 6);
-        c.skip_to(1000, 1_000_000);
+        assert_eq!(c.skip_to(1000, 1_000_000), 99_000, "990 us at 10 ns each");
         assert_eq!(c.now(1000), 1_000_000);
         assert_eq!(c.now(1001), 1_000_010);
-        c.skip_to(1001, 5); // never backwards
+        assert_eq!(c.skip_to(1001, 5), 0, "never backwards");
         assert_eq!(c.now(1001), 1_000_010);
     }
 }

@@ -139,7 +139,10 @@ pub struct Cpu {
     pub cpl: u8,
     /// Model-specific registers.
     pub msr: Msrs,
-    /// Added to the retired-instruction count to give the TSC.
+    /// Nominal cycles the machine spent halted (time skipped to the next
+    /// event), so that the TSC keeps counting virtual time through idle.
+    pub idle_cycles: u64,
+    /// Added to retired instructions plus idle cycles to give the TSC.
     pub tsc_offset: u64,
     /// The x87 FPU and MMX state.
     pub fpu: x87::Fpu,
@@ -191,6 +194,7 @@ impl Cpu {
             tr: Segment::default(),
             cpl: 0,
             msr: Msrs::default(),
+            idle_cycles: 0,
             tsc_offset: 0,
             fpu: x87::Fpu::default(),
             mem: Memory::new(ram_bytes),
@@ -242,7 +246,7 @@ impl Cpu {
             apic_base: 0xFEE0_0900,
             ..Msrs::default()
         };
-        self.tsc_offset = 0u64.wrapping_sub(self.icount);
+        self.tsc_offset = 0u64.wrapping_sub(self.icount.wrapping_add(self.idle_cycles));
         self.fpu.reset();
         self.halted = false;
         self.shutdown = false;

@@ -11,14 +11,25 @@ use crate::cpu::{cr0, reg, Cpu, DescriptorTable};
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
 /// The processor signature in EDX after reset and CPUID.1:EAX: family 6,
-/// model 3, stepping 3 — a Pentium II (Klamath), the P6 we model.
-pub const CPU_SIGNATURE: u32 = 0x0633;
+/// model 5, stepping 2 — a Pentium II (Deschutes), the first P6 with
+/// FXSAVE/FXRSTOR, which is the model we claim.
+pub const CPU_SIGNATURE: u32 = 0x0652;
 
 /// CPUID.1:EDX feature bits, claiming exactly what is implemented:
-/// VME (1), PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), SEP (11), PGE (13),
-/// CMOV (15).
-const FEATURES_EDX: u32 =
-    1 << 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 8 | 1 << 11 | 1 << 13 | 1 << 15;
+/// FPU (0), VME (1), PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), SEP (11),
+/// PGE (13), CMOV (15), MMX (23), FXSR (24).
+const FEATURES_EDX: u32 = 1 << 0
+    | 1 << 1
+    | 1 << 3
+    | 1 << 4
+    | 1 << 5
+    | 1 << 6
+    | 1 << 8
+    | 1 << 11
+    | 1 << 13
+    | 1 << 15
+    | 1 << 23
+    | 1 << 24;
 
 /// The brand string of CPUID 8000_0002h–8000_0004h (48 bytes, NUL-padded).
 const BRAND: &[u8; 48] = b"ferrite P6-class virtual CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
@@ -274,9 +285,10 @@ impl Cpu {
         }
     }
 
-    /// The time-stamp counter.
+    /// The time-stamp counter: one count per nominal cycle of virtual time
+    /// (each retired instruction, and each cycle skipped while halted).
     pub fn tsc(&self) -> u64 {
-        self.icount.wrapping_add(self.tsc_offset)
+        self.icount.wrapping_add(self.idle_cycles).wrapping_add(self.tsc_offset)
     }
 }
 
@@ -470,7 +482,7 @@ fn wrmsr(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
     require_cpl0(cpu)?;
     let v = (cpu.regs[reg::EDX] as u64) << 32 | cpu.regs[reg::EAX] as u64;
     match cpu.regs[reg::ECX] {
-        msr::TSC => cpu.tsc_offset = v.wrapping_sub(cpu.icount),
+        msr::TSC => cpu.tsc_offset = v.wrapping_sub(cpu.icount.wrapping_add(cpu.idle_cycles)),
         msr::APIC_BASE => cpu.msr.apic_base = v,
         msr::SYSENTER_CS => cpu.msr.sysenter_cs = v as u32,
         msr::SYSENTER_ESP => cpu.msr.sysenter_esp = v as u32,

@@ -182,7 +182,8 @@ fn fsign<const NEG: u8>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
         return Ok(());
     }
     let a = cpu.fpu.st(0);
-    cpu.fpu.set_st(0, if NEG == 1 { a.neg() } else { a.abs() });
+    cpu.fpu
+        .set_st(0, if NEG == 1 { a.negated() } else { a.abs() });
     cpu.fpu.set_cc(state::C1, 0);
     Ok(())
 }
@@ -234,6 +235,7 @@ fn fxtract(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
 fn fprem<const IEEE: bool>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     x87_enter!(cpu, op, false);
     if cpu.fpu.is_empty(0) || cpu.fpu.is_empty(1) {
+        cpu.fpu.set_cc(state::C2, 0);
         if cpu.fpu_underflow() {
             cpu.fpu.set_st(0, F80::INDEFINITE);
         }
@@ -246,13 +248,19 @@ fn fprem<const IEEE: bool>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()
         return Ok(());
     }
     cpu.fpu.set_st(0, r.value);
-    let q = r.q as u16;
-    let cc = if r.partial {
-        state::C2
-    } else {
-        (q >> 2 & 1) * state::C0 | (q >> 1 & 1) * state::C3 | (q & 1) * state::C1
-    };
-    cpu.fpu
-        .set_cc(state::C0 | state::C1 | state::C2 | state::C3, cc);
+    match r.q {
+        // A NaN or invalid result: C1 = C2 = 0, C0 and C3 unchanged.
+        None => cpu.fpu.set_cc(state::C1 | state::C2, 0),
+        Some(_) if r.partial => cpu
+            .fpu
+            .set_cc(state::C0 | state::C1 | state::C2 | state::C3, state::C2),
+        Some(q) => {
+            let q = q as u16;
+            let cc =
+                ((q >> 2 & 1) * state::C0) | ((q >> 1 & 1) * state::C3) | ((q & 1) * state::C1);
+            cpu.fpu
+                .set_cc(state::C0 | state::C1 | state::C2 | state::C3, cc);
+        }
+    }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! of them stays accurate to about 2^-120.
 
 use super::float::{round_ext, Env, BIAS, F80};
+use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// `mant · 2^(exp − 127)`, with `mant` normalised (bit 127 set) or zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,13 +85,6 @@ impl Big {
         self.mant == 0
     }
 
-    pub fn neg(self) -> Big {
-        Big {
-            neg: !self.neg,
-            ..self
-        }
-    }
-
     pub fn abs(self) -> Big {
         Big { neg: false, ..self }
     }
@@ -105,91 +99,6 @@ impl Big {
                 ..self
             }
         }
-    }
-
-    pub fn add(self, o: Big) -> Big {
-        if o.is_zero() {
-            return self;
-        }
-        if self.is_zero() {
-            return o;
-        }
-        let (x, y) = if (self.exp, self.mant) >= (o.exp, o.mant) {
-            (self, o)
-        } else {
-            (o, self)
-        };
-        let d = (x.exp - y.exp) as u32;
-        let ym = if d >= 128 { 0 } else { y.mant >> d };
-        if x.neg == y.neg {
-            let (s, carry) = x.mant.overflowing_add(ym);
-            if carry {
-                Big {
-                    neg: x.neg,
-                    exp: x.exp + 1,
-                    mant: s >> 1 | 1 << 127,
-                }
-            } else {
-                Big { mant: s, ..x }
-            }
-        } else {
-            Big::new(x.neg, x.exp, x.mant - ym)
-        }
-    }
-
-    pub fn sub(self, o: Big) -> Big {
-        self.add(o.neg())
-    }
-
-    pub fn mul(self, o: Big) -> Big {
-        if self.is_zero() || o.is_zero() {
-            return Big {
-                neg: self.neg != o.neg,
-                ..Big::ZERO
-            };
-        }
-        const M: u128 = u64::MAX as u128;
-        let (a1, a0) = (self.mant >> 64, self.mant & M);
-        let (b1, b0) = (o.mant >> 64, o.mant & M);
-        let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
-        let mid = (p00 >> 64) + (p01 & M) + (p10 & M);
-        let lo = (p00 & M) | mid << 64;
-        let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
-        let neg = self.neg != o.neg;
-        let exp = self.exp + o.exp;
-        if hi >> 127 != 0 {
-            Big {
-                neg,
-                exp: exp + 1,
-                mant: hi,
-            }
-        } else {
-            Big {
-                neg,
-                exp,
-                mant: hi << 1 | lo >> 127,
-            }
-        }
-    }
-
-    pub fn div(self, o: Big) -> Big {
-        if self.is_zero() || o.is_zero() {
-            return Big {
-                neg: self.neg != o.neg,
-                ..Big::ZERO
-            };
-        }
-        let (mut r, mut carry, mut q) = (self.mant, false, 0u128);
-        for _ in 0..128 {
-            q <<= 1;
-            if carry || r >= o.mant {
-                r = r.wrapping_sub(o.mant);
-                q |= 1;
-            }
-            carry = r >> 127 != 0;
-            r <<= 1;
-        }
-        Big::new(self.neg != o.neg, self.exp - o.exp, q)
     }
 
     /// ÷ a small integer.
@@ -229,6 +138,118 @@ impl Big {
             return F80::new(self.neg, 0, 0);
         }
         round_ext(env, self.neg, self.exp + BIAS, self.mant)
+    }
+}
+
+impl Neg for Big {
+    type Output = Big;
+
+    fn neg(self) -> Big {
+        Big {
+            neg: !self.neg,
+            ..self
+        }
+    }
+}
+
+impl Add for Big {
+    type Output = Big;
+
+    fn add(self, o: Big) -> Big {
+        if o.is_zero() {
+            return self;
+        }
+        if self.is_zero() {
+            return o;
+        }
+        let (x, y) = if (self.exp, self.mant) >= (o.exp, o.mant) {
+            (self, o)
+        } else {
+            (o, self)
+        };
+        let d = (x.exp - y.exp) as u32;
+        let ym = if d >= 128 { 0 } else { y.mant >> d };
+        if x.neg == y.neg {
+            let (s, carry) = x.mant.overflowing_add(ym);
+            if carry {
+                Big {
+                    neg: x.neg,
+                    exp: x.exp + 1,
+                    mant: s >> 1 | 1 << 127,
+                }
+            } else {
+                Big { mant: s, ..x }
+            }
+        } else {
+            Big::new(x.neg, x.exp, x.mant - ym)
+        }
+    }
+}
+
+impl Sub for Big {
+    type Output = Big;
+
+    fn sub(self, o: Big) -> Big {
+        self.add(o.neg())
+    }
+}
+
+impl Mul for Big {
+    type Output = Big;
+
+    fn mul(self, o: Big) -> Big {
+        if self.is_zero() || o.is_zero() {
+            return Big {
+                neg: self.neg != o.neg,
+                ..Big::ZERO
+            };
+        }
+        const M: u128 = u64::MAX as u128;
+        let (a1, a0) = (self.mant >> 64, self.mant & M);
+        let (b1, b0) = (o.mant >> 64, o.mant & M);
+        let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+        let mid = (p00 >> 64) + (p01 & M) + (p10 & M);
+        let lo = (p00 & M) | mid << 64;
+        let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
+        let neg = self.neg != o.neg;
+        let exp = self.exp + o.exp;
+        if hi >> 127 != 0 {
+            Big {
+                neg,
+                exp: exp + 1,
+                mant: hi,
+            }
+        } else {
+            Big {
+                neg,
+                exp,
+                mant: hi << 1 | lo >> 127,
+            }
+        }
+    }
+}
+
+impl Div for Big {
+    type Output = Big;
+
+    fn div(self, o: Big) -> Big {
+        if self.is_zero() || o.is_zero() {
+            return Big {
+                neg: self.neg != o.neg,
+                ..Big::ZERO
+            };
+        }
+        let (mut r, mut carry, mut q) = (self.mant, false, 0u128);
+        for _ in 0..128 {
+            q <<= 1;
+            if carry || r >= o.mant {
+                r = r.wrapping_sub(o.mant);
+                q |= 1;
+            }
+            carry = r >> 127 != 0;
+            r <<= 1;
+        }
+        Big::new(self.neg != o.neg, self.exp - o.exp, q)
     }
 }
 

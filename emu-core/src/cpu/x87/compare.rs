@@ -143,7 +143,11 @@ fn compare_underflow(cpu: &mut Cpu, pops: u8) {
 }
 
 /// FCOM/FCOMP m32fp/m64fp, FICOM/FICOMP m16int/m32int.
-fn fcom_mem<const FMT: u8, const POP: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn fcom_mem<const FMT: u8, const POP: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     x87_enter!(cpu, op, true);
     let mut env = cpu.fpu_env();
     let b = mem_operand::<FMT>(cpu, bus, op, &mut env)?;
@@ -157,7 +161,11 @@ fn fcom_mem<const FMT: u8, const POP: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op
 }
 
 /// FCOM/FCOMP/FCOMPP and the FUCOM forms with a register.
-fn fcom_reg<const POPS: u8, const QUIET: bool>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
+fn fcom_reg<const POPS: u8, const QUIET: bool>(
+    cpu: &mut Cpu,
+    _: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     x87_enter!(cpu, op, false);
     let i = if POPS == 2 { 1 } else { sti(op.src) };
     if cpu.fpu.is_empty(0) || cpu.fpu.is_empty(i) {
@@ -183,7 +191,11 @@ fn set_eflags(cpu: &mut Cpu, o: Order) {
 }
 
 /// FCOMI/FCOMIP/FUCOMI/FUCOMIP ST(0), ST(i): the result in EFLAGS.
-fn fcomi<const POP: bool, const QUIET: bool>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
+fn fcomi<const POP: bool, const QUIET: bool>(
+    cpu: &mut Cpu,
+    _: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     x87_enter!(cpu, op, false);
     let i = sti(op.src);
     if cpu.fpu.is_empty(0) || cpu.fpu.is_empty(i) {
@@ -198,7 +210,6 @@ fn fcomi<const POP: bool, const QUIET: bool>(cpu: &mut Cpu, _: &mut dyn Bus, op:
     let mut env = cpu.fpu_env();
     let o = compare(&mut env, cpu.fpu.st(0), cpu.fpu.st(i), QUIET);
     cpu.fpu.raise(env.flags);
-    cpu.fpu.set_cc(state::C1, 0);
     set_eflags(cpu, o);
     if env.faulted() {
         return Ok(());
@@ -238,7 +249,7 @@ fn fxam(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
             Class::Denormal => (1, 1, 0),
         }
     };
-    let cc = c3 * state::C3 | c2 * state::C2 | c0 * state::C0 | a.sign() as u16 * state::C1;
+    let cc = (c3 * state::C3) | (c2 * state::C2) | (c0 * state::C0) | (a.sign() as u16 * state::C1);
     cpu.fpu
         .set_cc(state::C0 | state::C1 | state::C2 | state::C3, cc);
     Ok(())
@@ -250,12 +261,12 @@ fn fcmov<const CC: u8>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     x87_enter!(cpu, op, false);
     let i = sti(op.src);
     if cpu.fpu.is_empty(0) || cpu.fpu.is_empty(i) {
-        if cpu.fpu_underflow() && cpu.condition(CC) {
+        // Masked, ST(0) gets the default NaN whatever the condition.
+        if cpu.fpu_underflow() {
             cpu.fpu.set_st(0, F80::INDEFINITE);
         }
         return Ok(());
     }
-    cpu.fpu.set_cc(state::C1, 0);
     if cpu.condition(CC) {
         let v = cpu.fpu.st(i);
         cpu.fpu.set_st(0, v);

@@ -86,7 +86,11 @@ fn fclex<const WAIT: bool>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()
 }
 
 /// FSTSW m16 (`MEM`) or AX.
-fn fstsw<const WAIT: bool, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn fstsw<const WAIT: bool, const MEM: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     control_enter!(cpu, op, WAIT);
     let sw = cpu.fpu.status_word();
     if MEM {
@@ -197,10 +201,7 @@ pub(crate) fn load_env(cpu: &mut Cpu, b: &[u8], w32: bool) {
                 (dp_lo & 0xFFFF) | (dp_hi >> 12 & 0xFFFF) << 16,
             )
         } else {
-            (
-                ip_lo | (ip_hi >> 12) << 16,
-                dp_lo | (dp_hi >> 12) << 16,
-            )
+            (ip_lo | (ip_hi >> 12) << 16, dp_lo | (dp_hi >> 12) << 16)
         };
         f.fip = ip;
         f.fcs = 0;
@@ -246,7 +247,11 @@ fn fstenv<const WAIT: bool, const W32: bool, const SAVE: bool>(
 }
 
 /// FLDENV and, with `RSTOR`, FRSTOR.
-fn fldenv<const W32: bool, const RSTOR: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn fldenv<const W32: bool, const RSTOR: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     control_enter!(cpu, op, true);
     let len = if W32 { 28 } else { 14 };
     let mut image = vec![0u8; len + if RSTOR { 80 } else { 0 }];

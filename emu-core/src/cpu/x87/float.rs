@@ -113,7 +113,7 @@ impl F80 {
         self.se & 0x7FFF
     }
 
-    pub fn neg(self) -> F80 {
+    pub fn negated(self) -> F80 {
         F80 {
             sig: self.sig,
             se: self.se ^ 0x8000,
@@ -551,7 +551,7 @@ pub fn add(env: &mut Env, a: F80, b: F80, sub: bool) -> F80 {
     if let Some(r) = nan2(env, a, b) {
         return r;
     }
-    let b = if sub { b.neg() } else { b };
+    let b = if sub { b.negated() } else { b };
     let (ac, bc) = (a.class(), b.class());
     if ac == Class::Infinity && bc == Class::Infinity && a.sign() != b.sign() {
         return env.invalid();
@@ -745,10 +745,7 @@ pub fn to_integer(env: &Env, a: F80) -> (u128, bool, bool) {
         };
     }
     let (q, frac) = if shift <= 64 {
-        (
-            (m as u128) >> shift,
-            (m as u128) << (128 - shift as u32),
-        )
+        ((m as u128) >> shift, (m as u128) << (128 - shift as u32))
     } else {
         (0, shr_jam((m as u128) << 64, (shift - 64) as u32))
     };
@@ -839,7 +836,7 @@ pub fn xtract(env: &mut Env, a: F80) -> (F80, F80) {
     match a.class() {
         Class::Zero => {
             env.flags |= ZE;
-            (F80::INFINITY.neg(), a)
+            (F80::INFINITY.negated(), a)
         }
         Class::Infinity => (F80::INFINITY, a),
         _ => {
@@ -864,8 +861,9 @@ pub fn int_to_f80(v: i64) -> F80 {
 #[derive(Clone, Copy, Debug)]
 pub struct Remainder {
     pub value: F80,
-    /// The low three quotient bits (C0 = q2, C3 = q1, C1 = q0).
-    pub q: u8,
+    /// The low three quotient bits (C0 = q2, C3 = q1, C1 = q0); `None`
+    /// for a NaN or invalid result, which leaves C0 and C3 alone.
+    pub q: Option<u8>,
     /// The reduction is incomplete (C2).
     pub partial: bool,
 }
@@ -876,17 +874,22 @@ pub struct Remainder {
 pub fn rem(env: &mut Env, a: F80, b: F80, ieee: bool) -> Remainder {
     let done = |v| Remainder {
         value: v,
-        q: 0,
+        q: Some(0),
+        partial: false,
+    };
+    let special = |v| Remainder {
+        value: v,
+        q: None,
         partial: false,
     };
     if let Some(r) = nan2(env, a, b) {
-        return done(r);
+        return special(r);
     }
     if matches!(a.class(), Class::Infinity) || b.is_zero() {
-        return done(env.invalid());
+        return special(env.invalid());
     }
     if denormal(env, &[a, b]) {
-        return done(F80::INDEFINITE);
+        return special(F80::INDEFINITE);
     }
     match (a.class(), b.class()) {
         (Class::Zero, _) => return done(a),
@@ -916,7 +919,11 @@ pub fn rem(env: &mut Env, a: F80, b: F80, ieee: bool) -> Remainder {
         (0, n, sa)
     };
     // For d = −1 (FPREM1): a vs b/2 compares as n vs mb in units of a.
-    let bm = if d >= 0 { mb as u128 } else { (mb as u128) << 1 };
+    let bm = if d >= 0 {
+        mb as u128
+    } else {
+        (mb as u128) << 1
+    };
     if ieee && !partial && (2 * r > bm || (2 * r == bm && q & 1 != 0)) {
         r = bm - r;
         q += 1;
@@ -930,7 +937,7 @@ pub fn rem(env: &mut Env, a: F80, b: F80, ieee: bool) -> Remainder {
     };
     Remainder {
         value,
-        q: (q & 7) as u8,
+        q: Some((q & 7) as u8),
         partial,
     }
 }

@@ -114,20 +114,24 @@ fn fld_mem<const FMT: u8>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<(
 fn fld_reg(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     x87_enter!(cpu, op, false);
     let i = sti(op.dst);
-    let v = if cpu.fpu.is_empty(i) {
-        if !cpu.fpu_underflow() {
-            return Ok(());
+    if cpu.fpu.is_empty(i) {
+        // Underflow (masked): the default NaN is pushed, whatever ST(7) holds.
+        if cpu.fpu_underflow() {
+            cpu.fpu.push(F80::INDEFINITE);
         }
-        F80::INDEFINITE
-    } else {
-        cpu.fpu.st(i)
-    };
+        return Ok(());
+    }
+    let v = cpu.fpu.st(i);
     push_checked(cpu, v);
     Ok(())
 }
 
 /// FST/FSTP m32fp/m64fp/m80fp, FIST/FISTP m16/m32/m64int, FBSTP m80bcd.
-fn fst_mem<const FMT: u8, const POP: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+fn fst_mem<const FMT: u8, const POP: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     x87_enter!(cpu, op, true);
     let mut env = cpu.fpu_env();
     let empty = cpu.fpu.is_empty(0);

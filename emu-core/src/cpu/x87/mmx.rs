@@ -63,9 +63,27 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
     let mem = super::has_mem(i);
     let k = match i.code() {
         Emms => return Some(emms),
-        Movd_mm_rm32 => return Some(if mem { movd_to::<true> } else { movd_to::<false> }),
-        Movd_rm32_mm => return Some(if mem { movd_from::<true> } else { movd_from::<false> }),
-        Movq_mmm64_mm => return Some(if mem { movq_store } else { binary::<MOVQ, false> }),
+        Movd_mm_rm32 => {
+            return Some(if mem {
+                movd_to::<true>
+            } else {
+                movd_to::<false>
+            })
+        }
+        Movd_rm32_mm => {
+            return Some(if mem {
+                movd_from::<true>
+            } else {
+                movd_from::<false>
+            })
+        }
+        Movq_mmm64_mm => {
+            return Some(if mem {
+                movq_store
+            } else {
+                binary::<MOVQ, false>
+            })
+        }
         Movq_mm_mmm64 => MOVQ,
         Paddb_mm_mmm64 => PADDB,
         Paddw_mm_mmm64 => PADDW,
@@ -225,7 +243,8 @@ fn shift_imm<const K: u8>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()>
     mmx_enter!(cpu, op);
     let a = cpu.fpu.mm(op.dst);
     cpu.fpu.enter_mmx();
-    cpu.fpu.set_mm(op.dst, compute(K, a, (op.imm & 0xFF) as u64));
+    cpu.fpu
+        .set_mm(op.dst, compute(K, a, (op.imm & 0xFF) as u64));
     Ok(())
 }
 
@@ -332,9 +351,25 @@ pub fn compute(k: u8, a: u64, b: u64) -> u64 {
         PCMPEQB => lanes::<8>(a, b, |x, y| if x == y { u64::MAX } else { 0 }),
         PCMPEQW => lanes::<16>(a, b, |x, y| if x == y { u64::MAX } else { 0 }),
         PCMPEQD => lanes::<32>(a, b, |x, y| if x == y { u64::MAX } else { 0 }),
-        PCMPGTB => lanes::<8>(a, b, |x, y| if sx::<8>(x) > sx::<8>(y) { u64::MAX } else { 0 }),
-        PCMPGTW => lanes::<16>(a, b, |x, y| if sx::<16>(x) > sx::<16>(y) { u64::MAX } else { 0 }),
-        PCMPGTD => lanes::<32>(a, b, |x, y| if sx::<32>(x) > sx::<32>(y) { u64::MAX } else { 0 }),
+        PCMPGTB => lanes::<8>(
+            a,
+            b,
+            |x, y| if sx::<8>(x) > sx::<8>(y) { u64::MAX } else { 0 },
+        ),
+        PCMPGTW => lanes::<16>(a, b, |x, y| {
+            if sx::<16>(x) > sx::<16>(y) {
+                u64::MAX
+            } else {
+                0
+            }
+        }),
+        PCMPGTD => lanes::<32>(a, b, |x, y| {
+            if sx::<32>(x) > sx::<32>(y) {
+                u64::MAX
+            } else {
+                0
+            }
+        }),
         PACKSSWB => pack::<16>(a, b, sat_s::<8>),
         PACKSSDW => pack::<32>(a, b, sat_s::<16>),
         PACKUSWB => pack::<16>(a, b, sat_u::<8>),

@@ -21,9 +21,9 @@ pub mod float;
 pub mod load_store;
 pub mod mmx;
 pub mod state;
-pub mod trans;
 #[cfg(test)]
 mod tests;
+pub mod trans;
 
 pub use float::F80;
 pub use state::Fpu;
@@ -53,7 +53,12 @@ pub fn lower(i: &Instruction, op: &Op) -> Option<Handler> {
 pub fn fop(i: &Instruction) -> Option<u16> {
     let info = i.op_code();
     let opc = info.op_code();
-    let (esc, modrm) = if info.op_code_len() == 2 {
+    let two = info.op_code_len() == 2;
+    let esc = if two { opc >> 8 } else { opc };
+    if !(0xD8..=0xDF).contains(&esc) {
+        return None;
+    }
+    let modrm = if two {
         // Register forms: D8 C0+i and the like.
         let st = (0..i.op_count())
             .filter(|&n| i.op_kind(n) == iced_x86::OpKind::Register)
@@ -62,14 +67,11 @@ pub fn fop(i: &Instruction) -> Option<u16> {
             .map(|r| r as u32 - Register::ST0 as u32)
             .max()
             .unwrap_or(0);
-        (opc >> 8, (opc & 0xFF) + st)
+        (opc & 0xFF) + st
     } else {
-        let reg = info.group_index().max(0) as u32;
-        (opc, memory_modrm(i) | reg << 3)
+        memory_modrm(i) | (info.group_index().max(0) as u32) << 3
     };
-    (0xD8..=0xDF)
-        .contains(&esc)
-        .then_some(((esc & 7) << 8 | (modrm & 0xFF)) as u16)
+    Some(((esc & 7) << 8 | (modrm & 0xFF)) as u16)
 }
 
 /// Rebuilds the mod and r/m fields of a memory operand's ModR/M byte.
@@ -191,8 +193,7 @@ impl Cpu {
     pub(crate) fn fpu_flags(&mut self, env: &Env) {
         self.fpu.raise(env.flags);
         let up = env.flags & float::PE != 0 && env.up;
-        self.fpu
-            .set_cc(state::C1, if up { state::C1 } else { 0 });
+        self.fpu.set_cc(state::C1, if up { state::C1 } else { 0 });
     }
 
     /// Stack underflow: IE and SF with C1 = 0. Returns whether the masked
@@ -219,7 +220,13 @@ impl Cpu {
     }
 
     /// Reads `buf.len()` bytes of the memory operand (at `ea` + `offset`).
-    pub(crate) fn fpu_read(&mut self, bus: &mut dyn Bus, op: &Op, offset: u32, buf: &mut [u8]) -> Result<()> {
+    pub(crate) fn fpu_read(
+        &mut self,
+        bus: &mut dyn Bus,
+        op: &Op,
+        offset: u32,
+        buf: &mut [u8],
+    ) -> Result<()> {
         let ea = self.ea(op).wrapping_add(offset) & addr_mask(op);
         let lin = self.seg_check(op.seg, ea, buf.len() as u32, false)?;
         let mut k = 0;
@@ -241,12 +248,18 @@ impl Cpu {
     /// range is checked against the segment first, and the pieces are
     /// written last to first, so that a page fault leaves the instruction
     /// restartable.
-    pub(crate) fn fpu_write(&mut self, bus: &mut dyn Bus, op: &Op, offset: u32, buf: &[u8]) -> Result<()> {
+    pub(crate) fn fpu_write(
+        &mut self,
+        bus: &mut dyn Bus,
+        op: &Op,
+        offset: u32,
+        buf: &[u8],
+    ) -> Result<()> {
         let ea = self.ea(op).wrapping_add(offset) & addr_mask(op);
         let lin = self.seg_check(op.seg, ea, buf.len() as u32, true)?;
         let mut k = buf.len();
         while k > 0 {
-            let n = if k % 4 == 0 { 4 } else { k % 4 };
+            let n = if k.is_multiple_of(4) { 4 } else { k % 4 };
             let at = k - n;
             let a = lin.wrapping_add(at as u32);
             match n {

@@ -16,6 +16,7 @@ use crate::cpu::decode::{Handler, Op};
 use crate::cpu::exception::Result;
 use crate::cpu::Cpu;
 use iced_x86::{Instruction, Mnemonic};
+use std::ops::{Add, Div, Mul, Neg, Sub};
 
 pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
     use Mnemonic::*;
@@ -45,7 +46,7 @@ const STOP: i32 = 132;
 
 /// π/2 as the x87 holds it for argument reduction: 66 bits, value
 /// `PI66_HALF · 2^-65`.
-const PI66_HALF: u128 = 0xC90F_DAA2_2168_C234_C >> 2;
+const PI66_HALF: u128 = 0x000C_90FD_AA22_168C_234C >> 2;
 
 /// Reduces a finite non-zero x with |x| < 2^63: x = k·(π66/2) + r with
 /// |r| ≤ π66/4. Returns (k mod 4, r) exactly.
@@ -89,10 +90,7 @@ fn atan_unit(z: Big) -> Big {
         mant: 0xD413_CCCF_E779_9211_65F6_26CD_D52A_FA7C,
     };
     let (base, w) = if (z.exp, z.mant) > (TAN_PI_8.exp, TAN_PI_8.mant) {
-        (
-            Big::PI.ldexp(-2),
-            z.sub(Big::ONE).div(z.add(Big::ONE)),
-        )
+        (Big::PI.ldexp(-2), z.sub(Big::ONE).div(z.add(Big::ONE)))
     } else {
         (Big::ZERO, z)
     };
@@ -242,6 +240,7 @@ fn trig(env: &mut Env, f: u8, x: F80) -> Option<(F80, F80)> {
 fn ftrig<const F: u8>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     x87_enter!(cpu, op, false);
     let pushes = F == SINCOS || F == TAN;
+    cpu.fpu.set_cc(state::C2, 0);
     if cpu.fpu.is_empty(0) {
         if cpu.fpu_underflow() {
             cpu.fpu.set_st(0, F80::INDEFINITE);
@@ -264,10 +263,10 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     }
     let mut env = cpu.fpu_env().full();
     let Some((a, b)) = trig(&mut env, F, cpu.fpu.st(0)) else {
-        cpu.fpu.set_cc(state::C2, state::C2);
+        // Out of range: ST(0) unchanged, C2 = 1.
+        cpu.fpu.set_cc(state::C1 | state::C2, state::C2);
         return Ok(());
     };
-    cpu.fpu.set_cc(state::C2, 0);
     cpu.fpu_flags(&env);
     if env.faulted() {
         return Ok(());
@@ -447,7 +446,7 @@ pub fn exp2m1_f80(env: &mut Env, x: F80) -> F80 {
         Class::Zero => x,
         Class::Infinity => {
             if x.sign() {
-                F80::ONE.neg()
+                F80::ONE.negated()
             } else {
                 x
             }

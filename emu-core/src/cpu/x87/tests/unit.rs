@@ -24,7 +24,8 @@ fn cpu_with(bits: u32, prog: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedE
     let mut cpu = Cpu::new(0x10000);
     cpu.mem.write_bytes(CODE, &code);
     for v in 0..256u32 {
-        cpu.mem.write_bytes(v * 4, &[(STUBS + v) as u8, ((STUBS + v) >> 8) as u8, 0, 0]);
+        cpu.mem
+            .write_bytes(v * 4, &[(STUBS + v) as u8, ((STUBS + v) >> 8) as u8, 0, 0]);
         cpu.mem.write_u8(STUBS + v, 0xF4);
     }
     for s in [SegReg::CS, SegReg::DS, SegReg::SS, SegReg::ES] {
@@ -196,7 +197,8 @@ fn fnstenv_real_mode_layouts() {
             }
             a.fnstenv(ptr(DATA))
         });
-        cpu.mem.write_bytes(DATA as u32 + 0x100, &1.5f64.to_bits().to_le_bytes());
+        cpu.mem
+            .write_bytes(DATA as u32 + 0x100, &1.5f64.to_bits().to_le_bytes());
         run(&mut cpu);
         let mut b = [0u8; 28];
         cpu.mem.read_bytes(DATA as u32, &mut b);
@@ -314,7 +316,10 @@ fn trig_out_of_range_sets_c2() {
         a.fld(tword_ptr(DATA))?;
         a.fsin()
     });
-    cpu.mem.write_bytes(DATA as u32, &F80::new(false, 0x3FFF + 63, 1 << 63).to_bytes());
+    cpu.mem.write_bytes(
+        DATA as u32,
+        &F80::new(false, 0x3FFF + 63, 1 << 63).to_bytes(),
+    );
     run(&mut cpu);
     assert_eq!(cpu.fpu.status_word() & C2, C2);
     assert_eq!(cpu.fpu.st(0).exp(), 0x3FFF + 63);
@@ -332,8 +337,10 @@ fn mmx_uses_the_x87_registers() {
         a.movd(eax, mm1)?;
         a.movq(qword_ptr(DATA + 16), mm2)
     });
-    cpu.mem.write_bytes(DATA as u32, &0x00FF_8001_7F80_00FFu64.to_le_bytes());
-    cpu.mem.write_bytes(DATA as u32 + 8, &0x0102_8001_0180_0101u64.to_le_bytes());
+    cpu.mem
+        .write_bytes(DATA as u32, &0x00FF_8001_7F80_00FFu64.to_le_bytes());
+    cpu.mem
+        .write_bytes(DATA as u32 + 8, &0x0102_8001_0180_0101u64.to_le_bytes());
     run(&mut cpu);
     assert_eq!(cpu.fpu.top(), 0);
     assert_eq!(cpu.fpu.abridged_tag(), 0xFF, "all registers valid");
@@ -350,4 +357,25 @@ fn mmx_uses_the_x87_registers() {
     });
     run(&mut cpu);
     assert_eq!(cpu.fpu.tag_word(), 0xFFFF);
+}
+
+#[test]
+fn fop_rebuilds_the_opcode() {
+    let cases: [(u32, &[u8], u16); 9] = [
+        (16, &[0xDC, 0x40, 0x04], 0x440),             // fadd qword [bx+si+4]
+        (16, &[0xD9, 0xE8], 0x1E8),                   // fld1
+        (16, &[0xDE, 0xC1], 0x6C1),                   // faddp st(1), st
+        (16, &[0xDD, 0x46, 0x00], 0x546),             // fld qword [bp+0]
+        (32, &[0xDD, 0x1C, 0x24], 0x51C),             // fstp qword [esp]
+        (32, &[0xD8, 0x84, 0x88, 0, 1, 0, 0], 0x084), // fadd dword [eax+ecx*4+100h]
+        (32, &[0xD8, 0x05, 0, 0x10, 0, 0], 0x005),    // fadd dword [1000h]
+        (32, &[0xDB, 0x68, 0x10], 0x368),             // fld tbyte [eax+10h]
+        (32, &[0xD9, 0xC9], 0x1C9),                   // fxch st(1)
+    ];
+    for (bits, bytes, want) in cases {
+        let i = iced_x86::Decoder::new(bits, bytes, 0).decode();
+        assert_eq!(super::super::fop(&i), Some(want), "{i}");
+    }
+    let i = iced_x86::Decoder::new(32, &[0x01, 0xC8], 0).decode();
+    assert_eq!(super::super::fop(&i), None);
 }
