@@ -206,11 +206,13 @@ fn cpuid(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
 
 /// RDTSC: the time-stamp counter counts retired instructions (one cycle
 /// each), so it is deterministic. CR4.TSD makes it privileged.
-fn rdtsc(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
+fn rdtsc(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     if cpu.cr4 & (1 << 2) != 0 && cpu.protected_mode() && cpu.cpl != 0 {
         return Err(Exception::gp(0));
     }
-    let tsc = cpu.tsc();
+    // The count is exact inside a block too: the instructions before this
+    // one in the block have retired (the same time base as port I/O).
+    let tsc = cpu.tsc().wrapping_add(op.pos as u64);
     cpu.regs[reg::EAX] = tsc as u32;
     cpu.regs[reg::EDX] = (tsc >> 32) as u32;
     Ok(())
@@ -460,10 +462,10 @@ mod msr {
 }
 
 /// RDMSR: #GP(0) for MSRs that do not exist on the modelled CPU.
-fn rdmsr(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
+fn rdmsr(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     require_cpl0(cpu)?;
     let v: u64 = match cpu.regs[reg::ECX] {
-        msr::TSC => cpu.tsc(),
+        msr::TSC => cpu.tsc().wrapping_add(op.pos as u64),
         msr::APIC_BASE => cpu.msr.apic_base,
         msr::MTRRCAP => 0,
         msr::SYSENTER_CS => cpu.msr.sysenter_cs as u64,
