@@ -9,7 +9,8 @@ const SLICE: u64 = 1_000_000;
 
 fn real_mode(c: &mut Criterion) {
     let mut cpu = Cpu::new(1 << 20);
-    cpu.mem.write_bytes(0x10000, &ferrite_benches::real_mode_loop());
+    cpu.mem
+        .write_bytes(0x10000, &ferrite_benches::real_mode_loop());
     cpu.load_seg_real(SegReg::CS, 0x1000);
     cpu.eip = 0;
     let mut group = c.benchmark_group("hot_loop");

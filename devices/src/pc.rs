@@ -277,7 +277,9 @@ impl Pc {
         if !ferr {
             self.devices.fpu_error_cleared = false;
         }
-        self.devices.pic.set_irq(13, ferr && !self.devices.fpu_error_cleared);
+        self.devices
+            .pic
+            .set_irq(13, ferr && !self.devices.fpu_error_cleared);
     }
 
     /// Acts on what a device asked for in the middle of a slice.

@@ -36,8 +36,20 @@ impl PciFunction {
     /// A function with the given IDs, class code (class, subclass, prog-if)
     /// and header type; everything else reads as zero and is read-only until
     /// [`set_writable`](Self::set_writable) opens it.
-    pub fn new(device: u8, function: u8, vendor: u16, id: u16, class: [u8; 3], header_type: u8) -> PciFunction {
-        let mut f = PciFunction { device, function, config: vec![0; 256], writable: vec![0; 256] };
+    pub fn new(
+        device: u8,
+        function: u8,
+        vendor: u16,
+        id: u16,
+        class: [u8; 3],
+        header_type: u8,
+    ) -> PciFunction {
+        let mut f = PciFunction {
+            device,
+            function,
+            config: vec![0; 256],
+            writable: vec![0; 256],
+        };
         f.set16(reg::VENDOR_ID, vendor);
         f.set16(reg::DEVICE_ID, id);
         f.config[reg::CLASS_PROG] = class[2];
@@ -107,7 +119,10 @@ impl PciBus {
             isa.set8(PIIX3_PIRQ_ROUTE + n, 0x80);
         }
         isa.set_writable(PIIX3_PIRQ_ROUTE..PIIX3_PIRQ_ROUTE + 4, 0x8F);
-        PciBus { address: 0, functions: vec![host, isa] }
+        PciBus {
+            address: 0,
+            functions: vec![host, isa],
+        }
     }
 
     /// Adds a function on bus 0.
@@ -117,7 +132,9 @@ impl PciBus {
 
     /// The function at bus 0 `device`.`function`, if present.
     pub fn function(&self, device: u8, function: u8) -> Option<&PciFunction> {
-        self.functions.iter().find(|f| f.device == device && f.function == function)
+        self.functions
+            .iter()
+            .find(|f| f.device == device && f.function == function)
     }
 
     /// The ISA IRQ that PIRQ `n` (0 = A) is routed to, if routing is enabled.
@@ -129,12 +146,19 @@ impl PciBus {
     /// The function the address register selects, with the register offset.
     fn selected(&mut self, port: u16) -> Option<(&mut PciFunction, usize)> {
         let a = self.address;
-        let (bus, dev, func) = ((a >> 16) & 0xFF, ((a >> 11) & 0x1F) as u8, ((a >> 8) & 7) as u8);
+        let (bus, dev, func) = (
+            (a >> 16) & 0xFF,
+            ((a >> 11) & 0x1F) as u8,
+            ((a >> 8) & 7) as u8,
+        );
         if a & 0x8000_0000 == 0 || bus != 0 {
             return None;
         }
         let offset = (a & 0xFC) as usize + (port - 0xCFC) as usize;
-        self.functions.iter_mut().find(|f| f.device == dev && f.function == func).map(|f| (f, offset))
+        self.functions
+            .iter_mut()
+            .find(|f| f.device == dev && f.function == func)
+            .map(|f| (f, offset))
     }
 
     /// A byte read from CF8h–CFBh or CFCh–CFFh.
@@ -175,13 +199,21 @@ mod tests {
         assert_eq!(read32(&mut bus, 0, 0), 0x1237_8086);
         assert_eq!(read32(&mut bus, 1, 0), 0x7000_8086);
         assert_eq!(read32(&mut bus, 1, 8) >> 8, 0x06_01_00, "ISA bridge class");
-        assert_eq!(read32(&mut bus, 2, 0), 0xFFFF_FFFF, "empty slot: master abort");
+        assert_eq!(
+            read32(&mut bus, 2, 0),
+            0xFFFF_FFFF,
+            "empty slot: master abort"
+        );
     }
 
     #[test]
     fn pirq_routing_registers_are_writable() {
         let mut bus = PciBus::i440fx();
-        assert_eq!(bus.pirq_route(0), None, "disabled at reset (82371SB datasheet, PIRQRC)");
+        assert_eq!(
+            bus.pirq_route(0),
+            None,
+            "disabled at reset (82371SB datasheet, PIRQRC)"
+        );
         bus.write_address(0x8000_0000 | 1 << 11 | 0x60);
         bus.write8(0xCFC, 0x0B);
         bus.write8(0xCFD, 0x8A);

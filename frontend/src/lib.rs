@@ -18,7 +18,11 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { cli::EXIT_BAD_INPUT } else { 0 };
+            return if e.use_stderr() {
+                cli::EXIT_BAD_INPUT
+            } else {
+                0
+            };
         }
     };
     match cli.command {

@@ -37,5 +37,9 @@ fn every_test_rom_passes_headless() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(failures.is_empty(), "test ROMs failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "test ROMs failed:\n{}",
+        failures.join("\n")
+    );
 }

@@ -7,7 +7,10 @@ use iced_x86::code_asm::{CodeAssembler, IcedError};
 /// Assembles 16-bit code followed by a HLT, loads it at 0100:0000 with
 /// SS:SP = 2000:0100 and DS = 3000, applies `setup`, runs it until it halts
 /// (at most 100 steps), and returns the CPU.
-pub fn run_real(setup: impl FnOnce(&mut Cpu), build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Cpu {
+pub fn run_real(
+    setup: impl FnOnce(&mut Cpu),
+    build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Cpu {
     let mut a = CodeAssembler::new(16).expect("16-bit assembler");
     build(&mut a).expect("test program assembles");
     a.hlt().expect("hlt");

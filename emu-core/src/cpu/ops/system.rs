@@ -290,7 +290,9 @@ impl Cpu {
     /// The time-stamp counter: one count per nominal cycle of virtual time
     /// (each retired instruction, and each cycle skipped while halted).
     pub fn tsc(&self) -> u64 {
-        self.icount.wrapping_add(self.idle_cycles).wrapping_add(self.tsc_offset)
+        self.icount
+            .wrapping_add(self.idle_cycles)
+            .wrapping_add(self.tsc_offset)
     }
 }
 
