@@ -69,3 +69,10 @@ fn tzcnt_encoding_runs_as_bsf_on_a_p6() {
     let cpu = run(&[0xB8, 0x00, 0x01, 0xF3, 0x0F, 0xBC, 0xC8, 0xF4]);
     assert_eq!(cpu.regs[1] & 0xFFFF, 8);
 }
+
+#[test]
+fn rdpmc_reads_zero_counters_and_faults_on_a_bad_index() {
+    // mov ecx,1 ; rdpmc ; hlt — real mode is CPL 0: allowed, reads 0.
+    let cpu = run(&[0x66, 0xB9, 0x01, 0x00, 0x00, 0x00, 0x0F, 0x33, 0xF4]);
+    assert_eq!((cpu.regs[0], cpu.regs[2]), (0, 0));
+}

@@ -48,6 +48,7 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
         Nop | Pause => Some(nop),
         Cpuid => Some(cpuid),
         Rdtsc => Some(rdtsc),
+        Rdpmc => Some(rdpmc),
         In => Some(match (width(i, 0), i.op_kind(1) == OpKind::Register) {
             (8, false) => io_in::<8, false>,
             (8, true) => io_in::<8, true>,
@@ -215,6 +216,20 @@ fn rdtsc(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
     let tsc = cpu.tsc().wrapping_add(op.pos as u64);
     cpu.regs[reg::EAX] = tsc as u32;
     cpu.regs[reg::EDX] = (tsc >> 32) as u32;
+    Ok(())
+}
+
+/// RDPMC: the P6 has two performance counters (ECX 0 and 1); none counts
+/// here, so they read 0. #GP(0) unless CPL 0 or CR4.PCE, or for another ECX
+/// (SDM vol. 2, RDPMC).
+fn rdpmc(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
+    const PCE: u32 = 1 << 8;
+    let allowed = !cpu.protected_mode() || (cpu.cpl == 0 && !cpu.v86_mode()) || cpu.cr4 & PCE != 0;
+    if !allowed || cpu.regs[reg::ECX] > 1 {
+        return Err(Exception::gp(0));
+    }
+    cpu.regs[reg::EAX] = 0;
+    cpu.regs[reg::EDX] = 0;
     Ok(())
 }
 
