@@ -71,7 +71,7 @@ fn tzcnt_encoding_runs_as_bsf_on_a_p6() {
 }
 
 #[test]
-fn rdpmc_reads_zero_counters_and_faults_on_a_bad_index() {
+fn rdpmc_reads_zero_counters_at_cpl0() {
     // mov ecx,1 ; rdpmc ; hlt — real mode is CPL 0: allowed, reads 0.
     let cpu = run(&[0x66, 0xB9, 0x01, 0x00, 0x00, 0x00, 0x0F, 0x33, 0xF4]);
     assert_eq!((cpu.regs[0], cpu.regs[2]), (0, 0));
