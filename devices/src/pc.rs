@@ -95,6 +95,9 @@ pub enum Stop {
 
 /// A COM port with its host side.
 struct SerialPort {
+    /// Fitted to the board: only ports with a host back-end are, as on QEMU,
+    /// so that guests do not probe (with interrupts off) ports nobody uses.
+    present: bool,
     uart: Uart16550,
     sink: Option<Sink>,
     /// Host bytes waiting for room in the receive FIFO.
@@ -151,6 +154,7 @@ impl Pc {
             .serial
             .into_iter()
             .map(|sink| SerialPort {
+                present: sink.is_some(),
                 uart: Uart16550::new(),
                 sink,
                 input: VecDeque::new(),
@@ -195,7 +199,7 @@ impl Pc {
 
     /// The current virtual time.
     pub fn now(&self) -> Nanos {
-        self.devices.clock.now(self.cpu.icount)
+        self.devices.clock.now(self.cpu.cycles())
     }
 
     /// Runs until the guest stops (see [`Stop`]) or `max_instructions` have
@@ -203,15 +207,14 @@ impl Pc {
     pub fn run(&mut self, max_instructions: Option<u64>) -> Stop {
         loop {
             let icount = self.cpu.icount;
-            self.devices.sync(icount);
+            let cycles = self.cpu.cycles();
+            self.devices.sync_to(cycles);
             self.devices.update_lines();
             self.drive_fpu_error();
             let now = self.devices.now;
             let next = self.devices.next_event(now);
             let mut budget = next
-                .map_or(MAX_SLICE, |t| {
-                    self.devices.clock.instructions_until(icount, t)
-                })
+                .map_or(MAX_SLICE, |t| self.devices.clock.cycles_until(cycles, t))
                 .min(MAX_SLICE);
             if let Some(max) = max_instructions {
                 if icount >= max {
@@ -222,7 +225,7 @@ impl Pc {
             }
             self.devices.slice_end = next
                 .unwrap_or(Nanos::MAX)
-                .min(self.devices.clock.now(icount + budget));
+                .min(self.devices.clock.now(cycles + budget));
             match self.cpu.run(&mut self.devices, budget) {
                 RunExit::InstructionLimit => {}
                 RunExit::BusRequest => {
@@ -234,7 +237,7 @@ impl Pc {
                 RunExit::Halted => {
                     // The slice may have moved the next event (a timer
                     // programmed just before HLT): look again as of now.
-                    self.devices.sync(self.cpu.icount);
+                    self.devices.sync_to(self.cpu.cycles());
                     let next = self.devices.next_event(self.devices.now);
                     // Only an interrupt can wake a halted CPU; with IF clear
                     // (and no NMI source on this board) none will come.
@@ -252,7 +255,8 @@ impl Pc {
                             return Stop::InstructionLimit;
                         }
                         Some(t) => {
-                            self.cpu.idle_cycles += self.devices.clock.skip_to(self.cpu.icount, t);
+                            self.cpu.stall_cycles +=
+                                self.devices.clock.cycles_until(self.cpu.cycles(), t);
                         }
                         None => {
                             self.devices.flush();
@@ -355,8 +359,8 @@ impl Devices {
     }
 
     /// Brings every device up to the time of `icount`.
-    fn sync_to(&mut self, icount: u64) {
-        self.now = self.clock.now(icount);
+    fn sync_to(&mut self, cycles: u64) {
+        self.now = self.clock.now(cycles);
     }
 
     /// Moves host serial input into the UARTs, collects their output, and
@@ -443,7 +447,8 @@ impl Devices {
         let n = COM_PORTS
             .iter()
             .position(|&(base, _)| (base..base + 8).contains(&port))?;
-        Some((&mut self.serial[n], port - COM_PORTS[n].0))
+        let p = &mut self.serial[n];
+        p.present.then_some((p, port - COM_PORTS[n].0))
     }
 
     fn read8(&mut self, port: u16) -> u8 {
@@ -545,8 +550,13 @@ impl Devices {
 }
 
 impl Bus for Devices {
-    fn sync(&mut self, icount: u64) {
-        self.sync_to(icount);
+    fn sync(&mut self, cycles: u64) {
+        self.sync_to(cycles);
+        // I/O bus cycles make time run ahead of the instruction budget: a
+        // slice that reaches its end time must stop so no event is missed.
+        if self.now >= self.slice_end {
+            self.attention = true;
+        }
     }
 
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
@@ -635,7 +645,10 @@ mod tests {
     /// data interrupt enabled and OUT2 set; the master PIC initialised with
     /// only IRQ 4 unmasked.
     fn com1_receiving() -> Pc {
-        let mut pc = Pc::new(PcConfig::default());
+        let mut pc = Pc::new(PcConfig {
+            serial: [Some(Box::new(std::io::sink())), None, None, None],
+            ..PcConfig::default()
+        });
         let d = &mut pc.devices;
         for (port, value) in [
             (0x20, 0x11),
@@ -654,6 +667,18 @@ mod tests {
             d.write8(port, value);
         }
         pc
+    }
+
+    /// COM ports without a host back-end are not fitted: they float (FFh),
+    /// as on QEMU, so guests do not probe them.
+    #[test]
+    fn com_ports_without_a_back_end_are_absent() {
+        let mut pc = com1_receiving();
+        let d = &mut pc.devices;
+        d.write8(0x2FF, 0x5A);
+        assert_eq!(d.read8(0x2FF), 0xFF, "COM2 is absent");
+        d.write8(0x3FF, 0x5A);
+        assert_eq!(d.read8(0x3FF), 0x5A, "COM1 is fitted");
     }
 
     /// The guest drains the receive FIFO (the line falls) and, by the time

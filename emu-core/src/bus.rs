@@ -4,9 +4,9 @@
 
 /// The outside world as the CPU sees it.
 pub trait Bus {
-    /// Called before each port access with the exact number of instructions
-    /// retired so far, so that devices can catch up to that moment.
-    fn sync(&mut self, _icount: u64) {}
+    /// Called before each port access with the exact virtual time in CPU
+    /// cycles (`Cpu::cycles`), so that devices can catch up to that moment.
+    fn sync(&mut self, _cycles: u64) {}
     /// `IN` of `size` bytes (1, 2 or 4) from `port`.
     fn io_read(&mut self, port: u16, size: u8) -> u32;
     /// `OUT` of `size` bytes (1, 2 or 4) to `port`.

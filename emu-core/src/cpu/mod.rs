@@ -139,9 +139,9 @@ pub struct Cpu {
     pub cpl: u8,
     /// Model-specific registers.
     pub msr: Msrs,
-    /// Nominal cycles the machine spent halted (time skipped to the next
-    /// event), so that the TSC keeps counting virtual time through idle.
-    pub idle_cycles: u64,
+    /// Cycles that passed without retiring instructions: time skipped while
+    /// halted, and I/O bus cycles. With `icount` they make [`Cpu::cycles`].
+    pub stall_cycles: u64,
     /// Added to retired instructions plus idle cycles to give the TSC.
     pub tsc_offset: u64,
     /// The x87 FPU and MMX state.
@@ -194,7 +194,7 @@ impl Cpu {
             tr: Segment::default(),
             cpl: 0,
             msr: Msrs::default(),
-            idle_cycles: 0,
+            stall_cycles: 0,
             tsc_offset: 0,
             fpu: x87::Fpu::default(),
             mem: Memory::new(ram_bytes),
@@ -246,7 +246,7 @@ impl Cpu {
             apic_base: 0xFEE0_0900,
             ..Msrs::default()
         };
-        self.tsc_offset = 0u64.wrapping_sub(self.icount.wrapping_add(self.idle_cycles));
+        self.tsc_offset = 0u64.wrapping_sub(self.cycles());
         self.fpu.reset();
         self.halted = false;
         self.shutdown = false;
@@ -277,6 +277,12 @@ impl Cpu {
             s.selector = selector;
             s.base = (selector as u32) << 4;
         }
+    }
+
+    /// Virtual time in CPU cycles: retired instructions plus stall cycles.
+    #[inline]
+    pub fn cycles(&self) -> u64 {
+        self.icount.wrapping_add(self.stall_cycles)
     }
 
     /// The selector in a segment register.

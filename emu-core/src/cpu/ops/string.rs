@@ -190,12 +190,12 @@ fn step<const W: u32, const KIND: u8>(
             if (last ^ lin) >> 12 != 0 {
                 cpu.translate(bus, last, Access::Write)?;
             }
-            let v = bus.io_read(cpu.regs[reg::EDX] as u16, (W / 8) as u8);
+            let v = cpu.port_read(bus, cpu.regs[reg::EDX] as u16, W / 8, op.pos);
             cpu.write_lin::<W>(bus, lin, v)?;
         }
         _ => {
             let v = cpu.read::<W>(bus, op.seg, si)?;
-            cpu.port_write(bus, cpu.regs[reg::EDX] as u16, W / 8, v);
+            cpu.port_write(bus, cpu.regs[reg::EDX] as u16, W / 8, v, op.pos);
         }
     }
     Ok(())

@@ -31,6 +31,10 @@ const FEATURES_EDX: u32 = 1 << 0
     | 1 << 23
     | 1 << 24;
 
+/// CPU cycles an I/O port access takes: 1 µs at the default 100 MHz, the
+/// length of an ISA bus cycle.
+const IO_BUS_CYCLES: u64 = 100;
+
 /// The brand string of CPUID 8000_0002h–8000_0004h (48 bytes, NUL-padded).
 const BRAND: &[u8; 48] = b"ferrite P6-class virtual CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
@@ -241,8 +245,7 @@ fn io_in<const W: u32, const DX: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op
         op.imm as u16
     };
     cpu.check_io(bus, port, W / 8)?;
-    bus.sync(cpu.icount + op.pos as u64);
-    let v = bus.io_read(port, (W / 8) as u8);
+    let v = cpu.port_read(bus, port, W / 8, op.pos);
     cpu.set_reg::<W>(0, v);
     Ok(())
 }
@@ -255,9 +258,8 @@ fn io_out<const W: u32, const DX: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &O
         op.imm as u16
     };
     cpu.check_io(bus, port, W / 8)?;
-    bus.sync(cpu.icount + op.pos as u64);
     let v = cpu.reg::<W>(0);
-    cpu.port_write(bus, port, W / 8, v);
+    cpu.port_write(bus, port, W / 8, v, op.pos);
     Ok(())
 }
 
@@ -294,20 +296,40 @@ impl Cpu {
 
     /// Writes a port and, if the device asks for the board's attention, ends
     /// the block and the run so the board can act before the next instruction.
-    pub(crate) fn port_write(&mut self, bus: &mut dyn Bus, port: u16, size: u32, v: u32) {
+    pub(crate) fn port_write(&mut self, bus: &mut dyn Bus, port: u16, size: u32, v: u32, pos: u8) {
+        self.bus_cycle(bus, pos);
         bus.io_write(port, size as u8, v);
+        self.check_bus_request(bus);
+    }
+
+    /// Reads a port, as [`port_write`](Self::port_write) writes one.
+    pub(crate) fn port_read(&mut self, bus: &mut dyn Bus, port: u16, size: u32, pos: u8) -> u32 {
+        self.bus_cycle(bus, pos);
+        let v = bus.io_read(port, size as u8);
+        self.check_bus_request(bus);
+        v
+    }
+
+    /// An I/O access takes an ISA bus cycle, about a microsecond, during
+    /// which the CPU waits; software relies on that (Linux reads the PIT
+    /// "to delay for a microsecond"). The devices are then brought up to
+    /// the exact time of the access: `pos` is the op's place in its block.
+    fn bus_cycle(&mut self, bus: &mut dyn Bus, pos: u8) {
+        self.stall_cycles += IO_BUS_CYCLES;
+        bus.sync(self.cycles().wrapping_add(pos as u64));
+    }
+
+    fn check_bus_request(&mut self, bus: &mut dyn Bus) {
         if bus.stop_requested() {
             self.bus_request = true;
             self.exit_block = true;
         }
     }
 
-    /// The time-stamp counter: one count per nominal cycle of virtual time
-    /// (each retired instruction, and each cycle skipped while halted).
+    /// The time-stamp counter: one count per cycle of virtual time
+    /// (retired instructions, I/O bus cycles, and cycles halted).
     pub fn tsc(&self) -> u64 {
-        self.icount
-            .wrapping_add(self.idle_cycles)
-            .wrapping_add(self.tsc_offset)
+        self.cycles().wrapping_add(self.tsc_offset)
     }
 }
 
@@ -501,7 +523,7 @@ fn wrmsr(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
     require_cpl0(cpu)?;
     let v = (cpu.regs[reg::EDX] as u64) << 32 | cpu.regs[reg::EAX] as u64;
     match cpu.regs[reg::ECX] {
-        msr::TSC => cpu.tsc_offset = v.wrapping_sub(cpu.icount.wrapping_add(cpu.idle_cycles)),
+        msr::TSC => cpu.tsc_offset = v.wrapping_sub(cpu.cycles()),
         msr::APIC_BASE => cpu.msr.apic_base = v,
         msr::SYSENTER_CS => cpu.msr.sysenter_cs = v as u32,
         msr::SYSENTER_ESP => cpu.msr.sysenter_esp = v as u32,
