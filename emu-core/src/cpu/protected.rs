@@ -306,6 +306,19 @@ impl Cpu {
         Ok(())
     }
 
+    /// A call or task gate named by a far JMP/CALL: its DPL must admit both
+    /// CPL and the selector's RPL (#GP), and it must be present (#NP).
+    fn check_gate_access(&self, gate_sel: u16, gate: Descriptor) -> Result<()> {
+        let rpl = (gate_sel & 3) as u8;
+        if gate.dpl() < self.cpl || gate.dpl() < rpl {
+            return Err(Exception::gp(sel_err(gate_sel)));
+        }
+        if !gate.present() {
+            return Err(Exception::np(sel_err(gate_sel)));
+        }
+        Ok(())
+    }
+
     /// The code segment a call gate names, checked (SDM vol. 2, CALL and JMP,
     /// CALL-GATE). `jump`: a JMP may not change privilege.
     fn call_gate_target(
@@ -315,13 +328,7 @@ impl Cpu {
         gate: Descriptor,
         jump: bool,
     ) -> Result<(u16, Descriptor)> {
-        let rpl = (gate_sel & 3) as u8;
-        if gate.dpl() < self.cpl || gate.dpl() < rpl {
-            return Err(Exception::gp(sel_err(gate_sel)));
-        }
-        if !gate.present() {
-            return Err(Exception::np(sel_err(gate_sel)));
-        }
+        self.check_gate_access(gate_sel, gate)?;
         let target = gate.gate_selector();
         let err = sel_err(target);
         if err == 0 {
@@ -367,13 +374,7 @@ impl Cpu {
         gate_sel: u16,
         gate: Descriptor,
     ) -> Result<(u16, Descriptor)> {
-        let rpl = (gate_sel & 3) as u8;
-        if gate.dpl() < self.cpl || gate.dpl() < rpl {
-            return Err(Exception::gp(sel_err(gate_sel)));
-        }
-        if !gate.present() {
-            return Err(Exception::np(sel_err(gate_sel)));
-        }
+        self.check_gate_access(gate_sel, gate)?;
         let tss = gate.gate_selector();
         let d = self.task_gate_tss(bus, tss)?;
         Ok((tss, d))
