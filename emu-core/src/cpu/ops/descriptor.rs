@@ -45,8 +45,16 @@ pub fn lower(i: &Instruction, _op: &Op) -> Option<Handler> {
         Str => by_w_mem!(str_tr, mem0),
         Lar => by_w_mem!(lar, mem1),
         Lsl => by_w_mem!(lsl, mem1),
-        Verr => by_mem!(verr, mem0),
-        Verw => by_mem!(verw, mem0),
+        Verr => Some(if mem0 {
+            verify::<true, false> as Handler
+        } else {
+            verify::<false, false>
+        }),
+        Verw => Some(if mem0 {
+            verify::<true, true> as Handler
+        } else {
+            verify::<false, true>
+        }),
         Arpl => by_mem!(arpl, mem0),
         Sysenter => Some(sysenter),
         Sysexit if i.code() == iced_x86::Code::Sysexitd => Some(sysexit),
@@ -230,21 +238,23 @@ fn lsl<const W: u32, const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op)
     Ok(())
 }
 
-/// VERR r/m16: ZF = the segment is readable at the current privilege.
-fn verr<const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
+/// VERR (`WRITE` false) / VERW r/m16: ZF = the segment is readable, or is a
+/// writable data segment, at the current privilege (SDM vol. 2, VERR/VERW).
+fn verify<const MEM: bool, const WRITE: bool>(
+    cpu: &mut Cpu,
+    bus: &mut dyn Bus,
+    op: &Op,
+) -> Result<()> {
     require_protected(cpu)?;
     let sel = selector_operand::<MEM, false>(cpu, bus, op)?;
-    let ok = visible_descriptor(cpu, bus, sel)?.is_some_and(|d| d.readable());
-    cpu.set_flag(ZF, ok);
-    Ok(())
-}
-
-/// VERW r/m16: ZF = the segment is a writable data segment usable at the
-/// current privilege.
-fn verw<const MEM: bool>(cpu: &mut Cpu, bus: &mut dyn Bus, op: &Op) -> Result<()> {
-    require_protected(cpu)?;
-    let sel = selector_operand::<MEM, false>(cpu, bus, op)?;
-    let ok = visible_descriptor(cpu, bus, sel)?.is_some_and(|d| d.writable_data());
+    let usable = |d: &Descriptor| {
+        if WRITE {
+            d.writable_data()
+        } else {
+            d.readable()
+        }
+    };
+    let ok = visible_descriptor(cpu, bus, sel)?.is_some_and(|d| usable(&d));
     cpu.set_flag(ZF, ok);
     Ok(())
 }
