@@ -31,6 +31,7 @@ use crate::uart16550::Uart16550;
 use emu_core::clock::{Clock, Nanos};
 use emu_core::{Bus, Cpu, RunExit};
 use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, TryRecvError};
 
 /// COM1–COM4 base ports and their ISA IRQ lines.
 const COM_PORTS: [(u16, u8); 4] = [(0x3F8, 4), (0x2F8, 3), (0x3E8, 4), (0x2E8, 3)];
@@ -54,6 +55,11 @@ pub struct PcConfig {
     pub post_log: Option<Sink>,
     /// Where each COM port's transmitted bytes go.
     pub serial: [Option<Sink>; 4],
+    /// Bytes the host types for a COM port (`(port index, bytes)`), picked up
+    /// between CPU slices. Interactive input arrives when the host sends it,
+    /// so a run that uses it is not deterministic; tests feed input with
+    /// [`Pc::serial_input`] instead.
+    pub host_input: Option<Receiver<(usize, Vec<u8>)>>,
     /// A triple fault or reset request ends the run instead of resetting.
     pub no_reboot: bool,
     /// Instructions per virtual second.
@@ -70,6 +76,7 @@ impl Default for PcConfig {
             debugcon: None,
             post_log: None,
             serial: [None, None, None, None],
+            host_input: None,
             no_reboot: false,
             ips: DEFAULT_IPS,
             // 2000-01-01 00:00:00 UTC.
@@ -140,6 +147,7 @@ pub struct Devices {
 pub struct Pc {
     pub cpu: Cpu,
     pub devices: Devices,
+    host_input: Option<Receiver<(usize, Vec<u8>)>>,
     no_reboot: bool,
     bios: Vec<u8>,
 }
@@ -184,6 +192,7 @@ impl Pc {
         Pc {
             cpu,
             devices,
+            host_input: config.host_input,
             no_reboot: config.no_reboot,
             bios: config.bios,
         }
@@ -206,6 +215,7 @@ impl Pc {
     /// retired in total.
     pub fn run(&mut self, max_instructions: Option<u64>) -> Stop {
         loop {
+            self.take_host_input(false);
             let icount = self.cpu.icount;
             let cycles = self.cpu.cycles();
             self.devices.sync_to(cycles);
@@ -258,6 +268,9 @@ impl Pc {
                             self.cpu.stall_cycles +=
                                 self.devices.clock.cycles_until(self.cpu.cycles(), t);
                         }
+                        // Idle with interrupts on and nothing scheduled: only
+                        // the host can wake the guest now (a key typed).
+                        None if self.cpu.if_flag() && self.take_host_input(true) => {}
                         None => {
                             self.devices.flush();
                             return Stop::Halted;
@@ -272,6 +285,38 @@ impl Pc {
                 }
             }
         }
+    }
+
+    /// Moves host input into the COM ports. With `wait`, blocks until some
+    /// arrives; returns false once the host side has closed (then nothing
+    /// more can come).
+    fn take_host_input(&mut self, wait: bool) -> bool {
+        let Some(rx) = self.host_input.as_ref() else {
+            return false;
+        };
+        let first = if wait {
+            rx.recv().map_err(|_| TryRecvError::Disconnected)
+        } else {
+            rx.try_recv()
+        };
+        let mut pending = Vec::new();
+        let mut next = first;
+        loop {
+            match next {
+                Ok(item) => pending.push(item),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.host_input = None;
+                    break;
+                }
+            }
+            next = rx.try_recv();
+        }
+        let got = !pending.is_empty();
+        for (n, bytes) in pending {
+            self.serial_input(n, &bytes);
+        }
+        got || self.host_input.is_some()
     }
 
     /// FERR# from the FPU drives IRQ 13 through the PC's coprocessor error
@@ -667,6 +712,23 @@ mod tests {
             d.write8(port, value);
         }
         pc
+    }
+
+    /// Host input arrives through the channel; once the host side closes,
+    /// the board knows nothing more can come.
+    #[test]
+    fn host_input_reaches_com1_until_the_host_closes() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut pc = Pc::new(PcConfig {
+            serial: [Some(Box::new(std::io::sink())), None, None, None],
+            host_input: Some(rx),
+            ..PcConfig::default()
+        });
+        tx.send((0, b"ls\n".to_vec())).unwrap();
+        assert!(pc.take_host_input(false));
+        assert_eq!(pc.devices.serial[0].input, b"ls\n");
+        drop(tx);
+        assert!(!pc.take_host_input(true), "closed: no wait, nothing more");
     }
 
     /// COM ports without a host back-end are not fitted: they float (FFh),

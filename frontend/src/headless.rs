@@ -35,6 +35,7 @@ pub fn run(args: &RunArgs) -> Result<u8, String> {
             None => None,
         },
         serial: [serial_output(&args.serial)?, None, None, None],
+        host_input: (args.serial == "stdio").then(stdin_to_com1),
         no_reboot: args.no_reboot || !firmware,
         ..PcConfig::default()
     };
@@ -153,6 +154,23 @@ fn output(spec: &str, stdout_name: &str, flag: &str) -> Result<Option<Sink>, Str
         s if s == stdout_name => Ok(Some(Box::new(io::stdout()))),
         path => create(Path::new(path)).map(Some),
     }
+}
+
+/// Reads the terminal's input on a thread and hands it to COM1, so a guest
+/// shell on the serial console can be used interactively (the terminal stays
+/// in its normal line mode).
+fn stdin_to_com1() -> std::sync::mpsc::Receiver<(usize, Vec<u8>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut stdin = io::stdin().lock();
+        while let Ok(n @ 1..) = io::Read::read(&mut stdin, &mut buf) {
+            if tx.send((0, buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// `--serial stdio|file:PATH|none`.
