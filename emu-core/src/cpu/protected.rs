@@ -480,6 +480,24 @@ impl Cpu {
         }
     }
 
+    /// The end of a far JMP to a checked code segment at the current
+    /// privilege: the offset must lie within its limit (#GP(0)).
+    fn jump_to_code(
+        &mut self,
+        bus: &mut dyn Bus,
+        selector: u16,
+        d: Descriptor,
+        offset: u32,
+    ) -> Result<()> {
+        let cs = code_cache(d, selector, self.cpl);
+        if offset > cs.limit {
+            return Err(Exception::gp(0));
+        }
+        self.mark_accessed(bus, selector, d)?;
+        self.commit_cs(cs, offset);
+        Ok(())
+    }
+
     /// JMP ptr16:16/32 or m16:16/32 in protected mode (SDM vol. 2, JMP).
     pub(crate) fn far_jump_protected<const W: u32>(
         &mut self,
@@ -495,13 +513,7 @@ impl Cpu {
         if d.is_code() {
             self.check_direct_code(selector, d)?;
             let offset = if W == 16 { offset & 0xFFFF } else { offset };
-            let cs = code_cache(d, selector, self.cpl);
-            if offset > cs.limit {
-                return Err(Exception::gp(0));
-            }
-            self.mark_accessed(bus, selector, d)?;
-            self.commit_cs(cs, offset);
-            return Ok(());
+            return self.jump_to_code(bus, selector, d, offset);
         }
         if d.is_segment() {
             return Err(Exception::gp(err));
@@ -509,14 +521,7 @@ impl Cpu {
         match d.kind() {
             sys::CALL_GATE16 | sys::CALL_GATE32 => {
                 let (target, cd) = self.call_gate_target(bus, selector, d, true)?;
-                let cs = code_cache(cd, target, self.cpl);
-                let offset = d.gate_offset();
-                if offset > cs.limit {
-                    return Err(Exception::gp(0));
-                }
-                self.mark_accessed(bus, target, cd)?;
-                self.commit_cs(cs, offset);
-                Ok(())
+                self.jump_to_code(bus, target, cd, d.gate_offset())
             }
             sys::TASK_GATE => {
                 let (tss, td) = self.task_gate_via_jump(bus, selector, d)?;
