@@ -10,6 +10,7 @@
 //! leaves the CPU in flat 32-bit protected mode at the kernel's entry point.
 //! No firmware code runs on that path.
 
+pub mod acpi;
 pub mod linux;
 pub mod multiboot;
 

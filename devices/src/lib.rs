@@ -6,6 +6,7 @@ pub mod i8042;
 pub mod pc;
 pub mod pci;
 pub mod pic8259;
+pub mod piix4_pm;
 pub mod pit8254;
 pub mod ps2;
 pub mod rtc;

@@ -17,13 +17,15 @@
 //! | F0h | coprocessor error latch: clears IRQ 13 and asserts IGNNE# |
 //! | F4h | [`ExitPort`] |
 //! | 3F8h, 2F8h, 3E8h, 2E8h | COM1–COM4 ([`Uart16550`], IRQ 4, 3, 4, 3) |
-//! | CF8h–CFFh | [`PciBus`] configuration mechanism #1 (i440FX, PIIX3) |
+//! | CF8h–CFFh | [`PciBus`] configuration mechanism #1 (i440FX, PIIX3, PIIX4 PM) |
 //! | CF9h | reset control (bit 2: reset) |
+//! | PMBA (600h after [`Pc::post_for_direct_boot`]) | [`Piix4Pm`] ACPI registers, SCI on IRQ 9 |
 
 use crate::debug_ports::{DebugCon, ExitPort, PostPort, Sink};
 use crate::i8042::I8042;
 use crate::pci::PciBus;
 use crate::pic8259::DualPic8259;
+use crate::piix4_pm::{self, Piix4Pm};
 use crate::pit8254::Pit8254;
 use crate::rtc::Rtc;
 use crate::system_control::SystemControlA;
@@ -85,6 +87,10 @@ impl Default for PcConfig {
     }
 }
 
+/// Where the firmware puts the power-management I/O block (as SeaBIOS does
+/// on QEMU).
+pub const PM_BASE: u16 = 0x600;
+
 /// Why [`Pc::run`] stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -98,6 +104,8 @@ pub enum Stop {
     /// The guest asked for a reset (triple fault, 8042, port 92h or CF9h)
     /// and the board was built with `no_reboot`.
     Reset,
+    /// The guest turned the machine off (ACPI soft-off, S5).
+    PowerOff,
 }
 
 /// A COM port with its host side.
@@ -119,6 +127,10 @@ pub struct Devices {
     pub kbc: I8042,
     pub port92: SystemControlA,
     pub pci: PciBus,
+    /// The PIIX4 power-management function's ACPI registers.
+    pub pm: Piix4Pm,
+    /// Where its I/O block is decoded (PMBA, while PMREGMISC enables it).
+    pm_base: Option<u16>,
     serial: Vec<SerialPort>,
     debugcon: DebugCon,
     post: PostPort,
@@ -174,7 +186,9 @@ impl Pc {
             rtc: Rtc::new(config.rtc_start),
             kbc: I8042::new(),
             port92: SystemControlA::new(true),
-            pci: PciBus::i440fx(),
+            pci: board_pci(),
+            pm: Piix4Pm::new(),
+            pm_base: None,
             serial,
             debugcon: DebugCon::new(config.debugcon),
             post: PostPort::new(config.post_log),
@@ -196,6 +210,25 @@ impl Pc {
             no_reboot: config.no_reboot,
             bios: config.bios,
         }
+    }
+
+    /// What a BIOS's POST leaves for an OS started without firmware code
+    /// running (direct kernel boot): the PIIX4 power-management I/O block
+    /// decoded at [`PM_BASE`] and ACPI mode on, matching the FADT that
+    /// `bios::acpi` writes. Returns the I/O base.
+    pub fn post_for_direct_boot(&mut self) -> u16 {
+        let d = &mut self.devices;
+        if let Some(f) = d
+            .pci
+            .function_mut(piix4_pm::PCI_DEVICE, piix4_pm::PCI_FUNCTION)
+        {
+            f.write8(piix4_pm::PMBA, PM_BASE as u8);
+            f.write8(piix4_pm::PMBA + 1, (PM_BASE >> 8) as u8);
+            f.write8(piix4_pm::PMREGMISC, 1);
+            d.pm_base = Piix4Pm::io_base(f);
+        }
+        d.pm.enable_acpi_mode();
+        PM_BASE
     }
 
     /// Queues bytes from the host for COM port `n` (0 = COM1); they enter the
@@ -349,6 +382,13 @@ impl Pc {
         if reset {
             return self.reset_or_stop();
         }
+        match self.devices.pm.take_sleep_request() {
+            Some(piix4_pm::SLP_TYP_SOFT_OFF) => return Some(Stop::PowerOff),
+            // Sleeping states that keep RAM (S1, S3) wake at once: nothing
+            // on this board would stay powered to wake them later.
+            Some(typ) => log::debug!("sleep type {typ} requested: resuming at once"),
+            None => {}
+        }
         None
     }
 
@@ -363,9 +403,21 @@ impl Pc {
         self.devices.pic = DualPic8259::new();
         self.devices.pit = Pit8254::new();
         self.devices.port92 = SystemControlA::new(true);
+        self.devices.pci = board_pci();
+        self.devices.pm = Piix4Pm::new();
+        self.devices.pm_base = None;
         self.cpu.mem.set_a20(true);
         None
     }
+}
+
+/// The PCI functions on the board: the i440FX host bridge, the PIIX3 ISA
+/// bridge, and beside it the PIIX4 power-management function (as on QEMU's
+/// `pc` machine).
+fn board_pci() -> PciBus {
+    let mut pci = PciBus::i440fx();
+    pci.add(Piix4Pm::pci_function());
+    pci
 }
 
 /// Maps the firmware so that it ends at 0xFFFFF and at 0xFFFFFFFF.
@@ -422,6 +474,8 @@ impl Devices {
         self.pic.set_irq(12, self.kbc.irq12());
         let rtc = self.rtc.irq_level(now);
         self.pic.set_irq(8, rtc);
+        self.pm.advance(now);
+        self.pic.set_irq(piix4_pm::SCI_IRQ, self.pm.sci_level());
         // IRQ 3 and 4 before and after host input enters the FIFOs: a fall
         // the guest caused (draining a FIFO) must reach the PIC before the
         // rise that new bytes cause, or the edge is lost.
@@ -459,6 +513,7 @@ impl Devices {
             self.pit.next_event(now),
             self.rtc.next_event(now),
             self.kbc.next_event(),
+            self.pm.next_event(now),
         ]
         .into_iter()
         .flatten()
@@ -486,6 +541,14 @@ impl Devices {
         if next.is_some_and(|t| t < self.slice_end) {
             self.attention = true;
         }
+    }
+
+    /// The offset of `port` in the power-management I/O block, if it is there.
+    fn pm_offset(&self, port: u16) -> Option<u16> {
+        let base = self.pm_base?;
+        (base..base + piix4_pm::IO_SIZE)
+            .contains(&port)
+            .then(|| port - base)
     }
 
     fn com(&mut self, port: u16) -> Option<(&mut SerialPort, u16)> {
@@ -521,6 +584,7 @@ impl Devices {
             0xE9 | 0x402 => DebugCon::READBACK,
             0xCF9 => self.reset_control,
             0xCF8..=0xCFF => self.pci.read8(port),
+            _ if let Some(offset) = self.pm_offset(port) => self.pm.read(now, offset),
             _ => match self.com(port) {
                 Some((p, off)) => {
                     let value = p.uart.read(now, off);
@@ -573,7 +637,13 @@ impl Devices {
             0xCF8 | 0xCFA | 0xCFB => {
                 log::debug!("byte write {value:#04x} to PCI address port {port:#x} ignored")
             }
-            0xCFC..=0xCFF => self.pci.write8(port, value),
+            0xCFC..=0xCFF => {
+                self.pci.write8(port, value);
+                self.pm_base = self
+                    .pci
+                    .function(piix4_pm::PCI_DEVICE, piix4_pm::PCI_FUNCTION)
+                    .and_then(Piix4Pm::io_base);
+            }
             0xCF9 => {
                 // Bit 2 going high performs the reset selected by bits 1 and 3.
                 if value & 4 != 0 && self.reset_control & 4 == 0 {
@@ -581,6 +651,11 @@ impl Devices {
                     self.attention = true;
                 }
                 self.reset_control = value & 0x0A;
+            }
+            _ if let Some(offset) = self.pm_offset(port) => {
+                self.pm.write(now, offset, value);
+                // SLP_EN, or an SCI enabled.
+                self.attention = true;
             }
             _ => match self.com(port) {
                 Some((p, off)) => {

@@ -137,6 +137,14 @@ impl PciBus {
             .find(|f| f.device == device && f.function == function)
     }
 
+    /// The function at bus 0 `device`.`function`, for the board to program
+    /// as firmware would.
+    pub fn function_mut(&mut self, device: u8, function: u8) -> Option<&mut PciFunction> {
+        self.functions
+            .iter_mut()
+            .find(|f| f.device == device && f.function == function)
+    }
+
     /// The ISA IRQ that PIRQ `n` (0 = A) is routed to, if routing is enabled.
     pub fn pirq_route(&self, n: usize) -> Option<u8> {
         let r = self.function(1, 0)?.read8(PIIX3_PIRQ_ROUTE + n);

@@ -2,9 +2,11 @@
 //! without a display, and turns the way it stopped into an exit status.
 
 use crate::cli::{RunArgs, EXIT_INSTRUCTION_LIMIT, EXIT_RESET};
+use bios::acpi::AcpiBoard;
 use bios::{BootFiles, KernelFormat, Module};
 use devices::debug_ports::Sink;
 use devices::pc::{Pc, PcConfig, Stop};
+use devices::piix4_pm;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
@@ -56,6 +58,10 @@ pub fn run(args: &RunArgs) -> Result<u8, String> {
         Stop::InstructionLimit => {
             eprintln!("ferrite: instruction limit reached after {icount} instructions");
             EXIT_INSTRUCTION_LIMIT
+        }
+        Stop::PowerOff => {
+            eprintln!("ferrite: the guest powered the machine off after {icount} instructions");
+            0
         }
         Stop::Reset => {
             let why = if firmware {
@@ -122,6 +128,15 @@ impl KernelFiles {
         };
         let loaded = bios::load_kernel(&mut pc.cpu, &files)
             .map_err(|e| format!("kernel '{}': {e}", self.path.display()))?;
+        // No firmware runs: leave the chipset and the ACPI tables as a
+        // BIOS's POST would.
+        let pm_base = pc.post_for_direct_boot();
+        let board = AcpiBoard {
+            pm_base,
+            sci_irq: piix4_pm::SCI_IRQ,
+            pci_hole_start: pc.cpu.mem.ram_size() as u32,
+        };
+        bios::acpi::install(&mut pc.cpu, &board);
         log::info!("{}: {loaded}", self.path.display());
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! checks what the guest printed on COM1: the kernel banner, the init
 //! script's marker, an md5 the guest computed (equal to the host's), the
 //! CPU model from /proc/cpuinfo, no kernel warnings, and a clean end (the
-//! init script halts the machine: `halt -f` ends in `cli; hlt`).
+//! init script powers the machine off through ACPI: `poweroff -f`).
 //!
 //! Skips, saying why, when the images are absent (`FERRITE_GUESTS_DIR`
 //! overrides `.cache/guests/`). `FERRITE_LINUX_MAX_INSTRUCTIONS` overrides
@@ -46,7 +46,7 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 #[test]
-fn linux_boots_to_busybox_and_halts() {
+fn linux_boots_to_busybox_and_powers_off() {
     let dir = guests_dir();
     let kernel = dir.join("vmlinuz");
     let initrd = dir.join("initrd.img");
@@ -140,10 +140,14 @@ fn linux_boots_to_busybox_and_halts() {
         format!("a clocksource was marked unstable: {unstable:?}"),
     );
     check(
+        out.contains("reboot: Power down"),
+        "the kernel did not power down through ACPI ('reboot: Power down')".into(),
+    );
+    check(
         status == 0,
         format!(
-            "ferrite's exit status is {status}, not 0 (the CPU halted with interrupts \
-             disabled); 124 = instruction limit, 126 = the guest reset the machine"
+            "ferrite's exit status is {status}, not 0 (the guest powered off or halted \
+             for good); 124 = instruction limit, 126 = the guest reset the machine"
         ),
     );
     assert!(
