@@ -31,6 +31,14 @@ const FEATURES_EDX: u32 = 1 << 0
     | 1 << 23
     | 1 << 24;
 
+/// CPUID.2: the Pentium II (Deschutes) cache and TLB descriptors (SDM
+/// vol. 2, CPUID, "Encoding of CPUID Leaf 2 Descriptors"): one iteration
+/// (AL = 1); 01h/02h instruction TLBs, 03h/04h data TLBs, 08h and 0Ch the
+/// 16 KiB L1 caches, 43h a 512 KiB L2. Operating systems size caches from
+/// these, and Linux names a model-5 P6 with no L2 "Celeron (Covington)"
+/// over its brand string.
+const CACHE_DESCRIPTORS: [u32; 4] = [0x0302_0101, 0, 0, 0x0C04_0843];
+
 /// CPU cycles an I/O port access takes: 1 µs at the default 100 MHz, the
 /// length of an ISA bus cycle.
 const IO_BUS_CYCLES: u64 = 100;
@@ -189,17 +197,18 @@ fn cpuid(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
     };
     let [a, b, c, d] = match leaf {
         0 => [
-            1,
+            2,
             u32::from_le_bytes(*b"Genu"),
             u32::from_le_bytes(*b"ntel"),
             u32::from_le_bytes(*b"ineI"),
         ],
         1 => [CPU_SIGNATURE, 0, 0, FEATURES_EDX],
+        2 => CACHE_DESCRIPTORS,
         0x8000_0000 => [0x8000_0004, 0, 0, 0],
         0x8000_0002..=0x8000_0004 => brand(leaf - 0x8000_0002),
         // Leaves past the maximum return the highest basic leaf's data (SDM vol. 2, CPUID).
         0x8000_0001..=0x8FFF_FFFF => [0; 4],
-        _ => [CPU_SIGNATURE, 0, 0, FEATURES_EDX],
+        _ => CACHE_DESCRIPTORS,
     };
     // CPUID's register order is EAX, EBX, ECX, EDX.
     cpu.regs[reg::EAX] = a;
@@ -319,7 +328,7 @@ impl Cpu {
         bus.sync(self.cycles().wrapping_add(pos as u64));
     }
 
-    fn check_bus_request(&mut self, bus: &mut dyn Bus) {
+    pub(crate) fn check_bus_request(&mut self, bus: &mut dyn Bus) {
         if bus.stop_requested() {
             self.bus_request = true;
             self.exit_block = true;
@@ -533,4 +542,31 @@ fn wrmsr(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
         _ => return Err(Exception::gp(0)),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CACHE_DESCRIPTORS, CPU_SIGNATURE};
+    use crate::cpu::reg;
+    use crate::cpu::testing::run_real;
+
+    fn cpuid(leaf: u32) -> [u32; 4] {
+        let cpu = run_real(|c| c.regs[reg::EAX] = leaf, |a| a.cpuid());
+        [reg::EAX, reg::EBX, reg::ECX, reg::EDX].map(|r| cpu.regs[r])
+    }
+
+    #[test]
+    fn cpuid_identifies_a_pentium_ii_with_its_caches() {
+        let [max, b, c, d] = cpuid(0);
+        assert_eq!(max, 2, "leaves 0-2");
+        let vendor: Vec<u8> = [b, d, c].iter().flat_map(|r| r.to_le_bytes()).collect();
+        assert_eq!(vendor, b"GenuineIntel");
+        assert_eq!(cpuid(1)[0], CPU_SIGNATURE);
+        let descriptors = cpuid(2);
+        assert_eq!(descriptors[0] & 0xFF, 1, "one CPUID.2 iteration");
+        let bytes: Vec<u8> = descriptors.iter().flat_map(|r| r.to_le_bytes()).collect();
+        assert!(bytes.contains(&0x43), "a 512 KiB L2 (descriptor 43h)");
+        // SDM vol. 2: leaves above the maximum answer as the highest one.
+        assert_eq!(cpuid(7), CACHE_DESCRIPTORS);
+    }
 }
