@@ -1,5 +1,6 @@
 //! The ACPI tables firmware hands to an OS, for the board's PIIX4
-//! power-management function: RSDP → RSDT → FADT → (FACS, DSDT).
+//! power-management function and HPET: RSDP → RSDT → FADT (→ FACS, DSDT)
+//! and the HPET table.
 //!
 //! ACPI 1.0b is enough for a uniprocessor PIC board and is what every OS of
 //! the P6 era understands: the FADT (revision 1) names the PM1 event and
@@ -25,6 +26,10 @@ pub struct AcpiBoard {
     pub sci_irq: u8,
     /// Where the PCI memory window starts: the top of RAM below 4 GiB.
     pub pci_hole_start: u32,
+    /// The HPET's register block address and its event timer block ID (the
+    /// low half of its capabilities register).
+    pub hpet_base: u32,
+    pub hpet_block_id: u32,
 }
 
 /// Where the RSDP goes: the start of the EBDA.
@@ -39,9 +44,12 @@ const CREATOR_ID: &[u8; 4] = b"FRRT";
 /// Offsets of each table in the blob (the FACS must be 64-byte aligned).
 const FACS_OFFSET: usize = 64;
 const RSDT_OFFSET: usize = 128;
-const FADT_OFFSET: usize = 168;
-const DSDT_OFFSET: usize = FADT_OFFSET + FADT_LEN;
+const RSDT_LEN: usize = HEADER_LEN + 4 * 2;
+const FADT_OFFSET: usize = RSDT_OFFSET + RSDT_LEN;
 const FADT_LEN: usize = 116;
+const HPET_OFFSET: usize = FADT_OFFSET + FADT_LEN;
+const HPET_LEN: usize = 56;
+const DSDT_OFFSET: usize = HPET_OFFSET + HPET_LEN;
 const HEADER_LEN: usize = 36;
 
 /// Writes the tables at [`RSDP_ADDR`] and points the BDA's EBDA word there.
@@ -71,14 +79,16 @@ pub fn tables(base: u32, board: &AcpiBoard) -> Vec<u8> {
     facs[..4].copy_from_slice(b"FACS");
     facs[4..8].copy_from_slice(&64u32.to_le_bytes());
 
-    // RSDT (5.2.7): one entry, the FADT.
-    let mut rsdt = header(b"RSDT", HEADER_LEN + 4);
+    // RSDT (5.2.7): the FADT and the HPET table.
+    let mut rsdt = header(b"RSDT", RSDT_LEN);
     rsdt.extend_from_slice(&at(FADT_OFFSET).to_le_bytes());
+    rsdt.extend_from_slice(&at(HPET_OFFSET).to_le_bytes());
     finish(&mut rsdt);
     blob[RSDT_OFFSET..RSDT_OFFSET + rsdt.len()].copy_from_slice(&rsdt);
 
     let fadt = fadt(board, at(FACS_OFFSET), at(DSDT_OFFSET));
     blob[FADT_OFFSET..FADT_OFFSET + FADT_LEN].copy_from_slice(&fadt);
+    blob[HPET_OFFSET..HPET_OFFSET + HPET_LEN].copy_from_slice(&hpet(board));
 
     blob.extend_from_slice(&dsdt(board));
     blob
@@ -109,6 +119,20 @@ fn fadt(board: &AcpiBoard, facs: u32, dsdt: u32) -> Vec<u8> {
     t[96..98].copy_from_slice(&0x0FFFu16.to_le_bytes());
     t[98..100].copy_from_slice(&0x0FFFFu16.to_le_bytes());
     t[108] = 0x32; // CENTURY: the CMOS century byte
+    finish(&mut t);
+    t
+}
+
+/// The HPET description table (IA-PC HPET specification 1.0a, 3.2.4).
+fn hpet(board: &AcpiBoard) -> Vec<u8> {
+    let mut t = header(b"HPET", HPET_LEN);
+    t.extend_from_slice(&board.hpet_block_id.to_le_bytes());
+    // Base address: a Generic Address Structure in system memory.
+    t.extend_from_slice(&[0, 64, 0, 0]);
+    t.extend_from_slice(&(board.hpet_base as u64).to_le_bytes());
+    t.push(0); // HPET number
+    t.extend_from_slice(&0x80u16.to_le_bytes()); // minimum clock tick in periodic mode
+    t.push(0); // no page protection
     finish(&mut t);
     t
 }
@@ -393,6 +417,8 @@ mod tests {
         pm_base: 0x600,
         sci_irq: 9,
         pci_hole_start: 0x0800_0000,
+        hpet_base: 0xFED0_0000,
+        hpet_block_id: 0x8086_A201,
     };
 
     fn u32_at(b: &[u8], offset: usize) -> u32 {
@@ -426,6 +452,11 @@ mod tests {
         assert_eq!(u32_at(fadt, 64), 0x604, "PM1a_CNT_BLK");
         assert_eq!(u32_at(fadt, 76), 0x608, "PM_TMR_BLK");
         assert_eq!(fadt[46], 9, "SCI_INT");
+        let hpet = table(u32_at(rsdt, 40));
+        assert_eq!(&hpet[..4], b"HPET");
+        assert!(sums_to_zero(hpet));
+        assert_eq!(u32_at(hpet, 36), 0x8086_A201, "event timer block ID");
+        assert_eq!(u32_at(hpet, 44), 0xFED0_0000, "base address");
         let facs_addr = u32_at(fadt, 36);
         assert_eq!(facs_addr % 64, 0, "FACS 64-byte aligned (5.2.6)");
         assert_eq!(&table(facs_addr)[..4], b"FACS");

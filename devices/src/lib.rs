@@ -2,6 +2,7 @@
 //! board (`pc`) wires to the CPU's port and interrupt buses.
 
 pub mod debug_ports;
+pub mod hpet;
 pub mod i8042;
 pub mod pc;
 pub mod pci;

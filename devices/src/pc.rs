@@ -22,6 +22,7 @@
 //! | PMBA (600h after [`Pc::post_for_direct_boot`]) | [`Piix4Pm`] ACPI registers, SCI on IRQ 9 |
 
 use crate::debug_ports::{DebugCon, ExitPort, PostPort, Sink};
+use crate::hpet::{self, Hpet};
 use crate::i8042::I8042;
 use crate::pci::PciBus;
 use crate::pic8259::DualPic8259;
@@ -124,6 +125,7 @@ pub struct Devices {
     pub pic: DualPic8259,
     pub pit: Pit8254,
     pub rtc: Rtc,
+    pub hpet: Hpet,
     pub kbc: I8042,
     pub port92: SystemControlA,
     pub pci: PciBus,
@@ -170,6 +172,7 @@ impl Pc {
     pub fn new(config: PcConfig) -> Pc {
         let mut cpu = Cpu::new(config.ram_bytes);
         map_bios(&mut cpu, &config.bios);
+        cpu.mem.map_mmio(hpet::BASE, hpet::SIZE);
         let serial = config
             .serial
             .into_iter()
@@ -184,6 +187,7 @@ impl Pc {
             pic: DualPic8259::new(),
             pit: Pit8254::new(),
             rtc: Rtc::new(config.rtc_start),
+            hpet: Hpet::new(),
             kbc: I8042::new(),
             port92: SystemControlA::new(true),
             pci: board_pci(),
@@ -402,6 +406,7 @@ impl Pc {
         map_bios(&mut self.cpu, &self.bios);
         self.devices.pic = DualPic8259::new();
         self.devices.pit = Pit8254::new();
+        self.devices.hpet = Hpet::new();
         self.devices.port92 = SystemControlA::new(true);
         self.devices.pci = board_pci();
         self.devices.pm = Piix4Pm::new();
@@ -418,6 +423,17 @@ fn board_pci() -> PciBus {
     let mut pci = PciBus::i440fx();
     pci.add(Piix4Pm::pci_function());
     pci
+}
+
+/// Drives an interrupt line from a device output that pulses (`edge`: a
+/// rising edge since the last look) or holds a level.
+fn drive(pic: &mut DualPic8259, irq: u8, edge: bool, level: bool) {
+    if edge {
+        pic.set_irq(irq, false);
+        pic.set_irq(irq, true);
+    } else {
+        pic.set_irq(irq, level);
+    }
 }
 
 /// Maps the firmware so that it ends at 0xFFFFF and at 0xFFFFFFFF.
@@ -457,23 +473,31 @@ impl Devices {
 
     /// Brings every device up to the time of `icount`.
     fn sync_to(&mut self, cycles: u64) {
-        self.now = self.clock.now(cycles);
+        // Never backwards: an MMIO access syncs to its block's start, a port
+        // access to its own instruction.
+        self.now = self.now.max(self.clock.now(cycles));
     }
 
     /// Moves host serial input into the UARTs, collects their output, and
     /// drives the interrupt lines from the device outputs.
     fn update_lines(&mut self) {
         let now = self.now;
-        let edges = self.pit.irq0_edges(now);
-        if edges > 0 {
-            self.pic.set_irq(0, false);
-            self.pic.set_irq(0, true);
+        // IRQ 0 and 8: the PIT and the RTC, or the HPET's timers 0 and 1
+        // when its legacy replacement route takes them over.
+        let pit_edges = self.pit.irq0_edges(now);
+        let rtc = self.rtc.irq_level(now);
+        self.hpet.advance(now);
+        let hpet_edges: [u64; hpet::TIMERS] = std::array::from_fn(|n| self.hpet.take_edges(n));
+        if self.hpet.legacy_replacement() {
+            drive(&mut self.pic, 0, hpet_edges[0] > 0, self.hpet.level(0));
+            drive(&mut self.pic, 8, hpet_edges[1] > 0, self.hpet.level(1));
+        } else {
+            drive(&mut self.pic, 0, pit_edges > 0, false);
+            self.pic.set_irq(8, rtc);
         }
         self.kbc.advance(now);
         self.pic.set_irq(1, self.kbc.irq1());
         self.pic.set_irq(12, self.kbc.irq12());
-        let rtc = self.rtc.irq_level(now);
-        self.pic.set_irq(8, rtc);
         self.pm.advance(now);
         self.pic.set_irq(piix4_pm::SCI_IRQ, self.pm.sci_level());
         // IRQ 3 and 4 before and after host input enters the FIFOs: a fall
@@ -514,6 +538,7 @@ impl Devices {
             self.rtc.next_event(now),
             self.kbc.next_event(),
             self.pm.next_event(now),
+            self.hpet.next_event(now),
         ]
         .into_iter()
         .flatten()
@@ -713,6 +738,26 @@ impl Bus for Devices {
         // acknowledgements): re-evaluate them after every write.
         self.update_lines();
         self.attention
+    }
+
+    fn mmio_read(&mut self, addr: u32, size: u8) -> u32 {
+        match addr.checked_sub(hpet::BASE).filter(|&o| o < hpet::SIZE) {
+            Some(offset) => self.hpet.read(self.now, offset, size),
+            None => {
+                log::debug!("MMIO read at {addr:#010x} unclaimed");
+                emu_core::bus::ones(size)
+            }
+        }
+    }
+
+    fn mmio_write(&mut self, addr: u32, size: u8, value: u32) {
+        match addr.checked_sub(hpet::BASE).filter(|&o| o < hpet::SIZE) {
+            Some(offset) => {
+                self.hpet.write(self.now, offset, size, value);
+                self.reschedule(self.hpet.next_event(self.now));
+            }
+            None => log::debug!("MMIO write {value:#x} at {addr:#010x} unclaimed"),
+        }
     }
 
     fn interrupt_pending(&mut self) -> bool {

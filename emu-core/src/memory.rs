@@ -98,6 +98,11 @@ impl Memory {
         self.generation += 1;
     }
 
+    /// Whether `addr` is in a memory-mapped I/O range.
+    pub fn is_mmio(&self, addr: u32) -> bool {
+        matches!(self.target(addr), Target::Mmio)
+    }
+
     /// Opens (`true`) or closes the A20 gate. With it closed, address line 20
     /// is forced low, so 0x100000..0x10FFEF wraps to 0 as on the 8086.
     pub fn set_a20(&mut self, enabled: bool) {

@@ -5,6 +5,7 @@ use crate::cli::{RunArgs, EXIT_INSTRUCTION_LIMIT, EXIT_RESET};
 use bios::acpi::AcpiBoard;
 use bios::{BootFiles, KernelFormat, Module};
 use devices::debug_ports::Sink;
+use devices::hpet::{self, Hpet};
 use devices::pc::{Pc, PcConfig, Stop};
 use devices::piix4_pm;
 use std::fs::File;
@@ -135,6 +136,8 @@ impl KernelFiles {
             pm_base,
             sci_irq: piix4_pm::SCI_IRQ,
             pci_hole_start: pc.cpu.mem.ram_size() as u32,
+            hpet_base: hpet::BASE,
+            hpet_block_id: Hpet::event_timer_block_id(),
         };
         bios::acpi::install(&mut pc.cpu, &board);
         log::info!("{}: {loaded}", self.path.display());

@@ -368,6 +368,10 @@ impl Cpu {
         let v = if (lin.wrapping_add(size - 1) ^ lin) >> PAGE_SHIFT == 0 {
             let phys = self.translate_as(bus, lin, Access::Read, pl)?;
             if phys < PHYS_LIMIT {
+                if self.mem.is_mmio(phys as u32) {
+                    // Device registers (a timer's counter) read as of now.
+                    bus.sync(self.cycles());
+                }
                 self.mem.read_sized(phys as u32, size as u8, bus)
             } else {
                 crate::bus::ones(size as u8)
@@ -396,7 +400,13 @@ impl Cpu {
     ) -> Result<()> {
         if (lin.wrapping_add(size - 1) ^ lin) >> PAGE_SHIFT == 0 {
             let phys = self.translate_as(bus, lin, Access::Write, pl)?;
-            if phys < PHYS_LIMIT {
+            if phys < PHYS_LIMIT && self.mem.is_mmio(phys as u32) {
+                // As for port writes: the device sees the time of the
+                // access, and may need the slice to end (a timer armed).
+                bus.sync(self.cycles());
+                self.mem.write_sized(phys as u32, size as u8, v, bus);
+                self.check_bus_request(bus);
+            } else if phys < PHYS_LIMIT {
                 self.mem.write_sized(phys as u32, size as u8, v, bus);
             }
         } else {
