@@ -58,11 +58,11 @@ pub struct PcConfig {
     pub post_log: Option<Sink>,
     /// Where each COM port's transmitted bytes go.
     pub serial: [Option<Sink>; 4],
-    /// Bytes the host types for a COM port (`(port index, bytes)`), picked up
-    /// between CPU slices. Interactive input arrives when the host sends it,
-    /// so a run that uses it is not deterministic; tests feed input with
-    /// [`Pc::serial_input`] instead.
-    pub host_input: Option<Receiver<(usize, Vec<u8>)>>,
+    /// What the host's user does (bytes typed for a COM port, a request to
+    /// quit), picked up between CPU slices. Interactive input arrives when
+    /// the host sends it, so a run that uses it is not deterministic; tests
+    /// feed input with [`Pc::serial_input`] instead.
+    pub host_input: Option<Receiver<HostEvent>>,
     /// A triple fault or reset request ends the run instead of resetting.
     pub no_reboot: bool,
     /// Instructions per virtual second.
@@ -92,6 +92,15 @@ impl Default for PcConfig {
 /// on QEMU).
 pub const PM_BASE: u16 = 0x600;
 
+/// Something the host's user did, for the board.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostEvent {
+    /// Bytes typed for COM port `n` (0 = COM1).
+    Serial(usize, Vec<u8>),
+    /// The user asked to quit (QEMU's Ctrl-A x).
+    Quit,
+}
+
 /// Why [`Pc::run`] stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -107,6 +116,8 @@ pub enum Stop {
     Reset,
     /// The guest turned the machine off (ACPI soft-off, S5).
     PowerOff,
+    /// The host's user quit.
+    Quit,
 }
 
 /// A COM port with its host side.
@@ -161,7 +172,11 @@ pub struct Devices {
 pub struct Pc {
     pub cpu: Cpu,
     pub devices: Devices,
-    host_input: Option<Receiver<(usize, Vec<u8>)>>,
+    host_input: Option<Receiver<HostEvent>>,
+    /// The host's user asked to quit.
+    quit: bool,
+    /// Called with the virtual time before each slice (see [`Pc::set_pacer`]).
+    pacer: Option<Box<dyn FnMut(Nanos)>>,
     no_reboot: bool,
     bios: Vec<u8>,
 }
@@ -211,6 +226,8 @@ impl Pc {
             cpu,
             devices,
             host_input: config.host_input,
+            quit: false,
+            pacer: None,
             no_reboot: config.no_reboot,
             bios: config.bios,
         }
@@ -253,6 +270,13 @@ impl Pc {
     pub fn run(&mut self, max_instructions: Option<u64>) -> Stop {
         loop {
             self.take_host_input(false);
+            if self.quit {
+                self.devices.flush();
+                return Stop::Quit;
+            }
+            if let Some(pace) = self.pacer.as_mut() {
+                pace(self.devices.clock.now(self.cpu.cycles()));
+            }
             let icount = self.cpu.icount;
             let cycles = self.cpu.cycles();
             self.devices.sync_to(cycles);
@@ -350,10 +374,21 @@ impl Pc {
             next = rx.try_recv();
         }
         let got = !pending.is_empty();
-        for (n, bytes) in pending {
-            self.serial_input(n, &bytes);
+        for event in pending {
+            match event {
+                HostEvent::Serial(n, bytes) => self.serial_input(n, &bytes),
+                HostEvent::Quit => self.quit = true,
+            }
         }
         got || self.host_input.is_some()
+    }
+
+    /// Lets the host decide *when* the machine runs, never what it does:
+    /// `pace` is called with the virtual time before every slice and may
+    /// sleep (to keep virtual time from running ahead of the wall clock for
+    /// interactive use).
+    pub fn set_pacer(&mut self, pace: impl FnMut(Nanos) + 'static) {
+        self.pacer = Some(Box::new(pace));
     }
 
     /// FERR# from the FPU drives IRQ 13 through the PC's coprocessor error
@@ -844,11 +879,44 @@ mod tests {
             host_input: Some(rx),
             ..PcConfig::default()
         });
-        tx.send((0, b"ls\n".to_vec())).unwrap();
+        tx.send(HostEvent::Serial(0, b"ls\n".to_vec())).unwrap();
         assert!(pc.take_host_input(false));
         assert_eq!(pc.devices.serial[0].input, b"ls\n");
         drop(tx);
         assert!(!pc.take_host_input(true), "closed: no wait, nothing more");
+    }
+
+    /// Quitting from the host ends the run at the next slice.
+    #[test]
+    fn host_quit_stops_the_run() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut pc = Pc::new(PcConfig {
+            host_input: Some(rx),
+            ..PcConfig::default()
+        });
+        tx.send(HostEvent::Quit).unwrap();
+        assert_eq!(pc.run(Some(1_000_000)), Stop::Quit);
+    }
+
+    /// The pacer sees virtual time before each slice and cannot change the run.
+    #[test]
+    fn pacer_sees_virtual_time_advance() {
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        // STI; HLT: idle until the first 1 kHz tick, which exits.
+        let mut pc = Pc::new(PcConfig {
+            bios: timer_bios(&[0xFB, 0xF4]),
+            ..PcConfig::default()
+        });
+        let log = seen.clone();
+        pc.set_pacer(move |t| log.borrow_mut().push(t));
+        assert_eq!(pc.run(Some(100_000_000)), Stop::ExitPort(1));
+        let seen = seen.borrow();
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "never backwards");
+        assert_eq!(seen.first(), Some(&0));
+        assert!(
+            seen.last().is_some_and(|&t| t >= 800_000),
+            "the idle time up to the tick was paced: {seen:?}"
+        );
     }
 
     /// COM ports without a host back-end are not fitted: they float (FFh),

@@ -62,9 +62,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub post_log: Option<PathBuf>,
 
-    /// Where COM1's output goes: `stdio`, `file:PATH`, or `none`.
+    /// COM1's back-end: `stdio`, `file:PATH`, or `none`. Repeat for COM2,
+    /// COM3 and COM4, in order, as with QEMU's `-serial`; ports without a
+    /// back-end are not fitted. With `stdio` on a terminal, the terminal is
+    /// raw and Ctrl-A x quits.
     #[arg(long, value_name = "stdio|file:PATH|none", default_value = "stdio")]
-    pub serial: String,
+    pub serial: Vec<String>,
+
+    /// Keep virtual time from running ahead of the wall clock (for
+    /// interactive use). It decides only when the machine runs, never what
+    /// it does.
+    #[arg(long)]
+    pub realtime: bool,
 
     /// Stop after this many instructions (exit status 124).
     #[arg(long, value_name = "N", value_parser = parse_count)]

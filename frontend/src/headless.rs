@@ -2,6 +2,7 @@
 //! without a display, and turns the way it stopped into an exit status.
 
 use crate::cli::{RunArgs, EXIT_INSTRUCTION_LIMIT, EXIT_RESET};
+use crate::terminal;
 use bios::acpi::AcpiBoard;
 use bios::{BootFiles, KernelFormat, Module};
 use devices::debug_ports::Sink;
@@ -11,6 +12,7 @@ use devices::piix4_pm;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Largest firmware image: the whole first megabyte.
 const MAX_BIOS: usize = 1 << 20;
@@ -37,14 +39,28 @@ pub fn run(args: &RunArgs) -> Result<u8, String> {
             Some(p) => Some(create(p)?),
             None => None,
         },
-        serial: [serial_output(&args.serial)?, None, None, None],
-        host_input: (args.serial == "stdio").then(stdin_to_com1),
+        serial: serial_outputs(&args.serial)?,
         no_reboot: args.no_reboot || !firmware,
         ..PcConfig::default()
     };
-    let mut pc = Pc::new(config);
+    // The terminal stays raw (when stdio is a COM port) until the run ends.
+    let stdio_port = args.serial.iter().position(|s| s == "stdio");
+    let (host_input, _raw_terminal) = stdio_port.map(terminal::stdin_to_com).unzip();
+    let mut pc = Pc::new(PcConfig {
+        host_input,
+        ..config
+    });
     if let Some(k) = &kernel {
         k.load(&mut pc)?;
+    }
+    if args.realtime {
+        let start = Instant::now();
+        pc.set_pacer(move |virtual_ns| {
+            let due = Duration::from_nanos(virtual_ns);
+            if let Some(ahead) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        });
     }
     let stop = pc.run(args.max_instructions);
     let icount = pc.cpu.icount;
@@ -59,6 +75,10 @@ pub fn run(args: &RunArgs) -> Result<u8, String> {
         Stop::InstructionLimit => {
             eprintln!("ferrite: instruction limit reached after {icount} instructions");
             EXIT_INSTRUCTION_LIMIT
+        }
+        Stop::Quit => {
+            eprintln!("ferrite: quit after {icount} instructions");
+            0
         }
         Stop::PowerOff => {
             eprintln!("ferrite: the guest powered the machine off after {icount} instructions");
@@ -174,21 +194,22 @@ fn output(spec: &str, stdout_name: &str, flag: &str) -> Result<Option<Sink>, Str
     }
 }
 
-/// Reads the terminal's input on a thread and hands it to COM1, so a guest
-/// shell on the serial console can be used interactively (the terminal stays
-/// in its normal line mode).
-fn stdin_to_com1() -> std::sync::mpsc::Receiver<(usize, Vec<u8>)> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        let mut stdin = io::stdin().lock();
-        while let Ok(n @ 1..) = io::Read::read(&mut stdin, &mut buf) {
-            if tx.send((0, buf[..n].to_vec())).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+/// The back-ends of COM1–COM4 from `--serial`, given once per port.
+fn serial_outputs(specs: &[String]) -> Result<[Option<Sink>; 4], String> {
+    if specs.len() > 4 {
+        return Err(format!(
+            "--serial given {} times; the PC has four COM ports",
+            specs.len()
+        ));
+    }
+    if specs.iter().filter(|s| *s == "stdio").count() > 1 {
+        return Err("--serial stdio can back only one COM port".into());
+    }
+    let mut ports: [Option<Sink>; 4] = Default::default();
+    for (port, spec) in ports.iter_mut().zip(specs) {
+        *port = serial_output(spec)?;
+    }
+    Ok(ports)
 }
 
 /// `--serial stdio|file:PATH|none`.
@@ -223,10 +244,8 @@ mod tests {
         dir.join(name)
     }
 
-    /// A Multiboot kernel (a.out kludge, loaded at 1 MiB) that exits through
-    /// port F4h with 10h if EAX holds the boot loader magic and the
-    /// information structure lists one module, else with 20h.
-    fn multiboot_kernel() -> Vec<u8> {
+    /// A Multiboot kernel (a.out kludge, loaded at 1 MiB) running `code`.
+    fn multiboot(code: &[u8]) -> Vec<u8> {
         let mut k = Vec::new();
         let flags: u32 = 1 << 16;
         for v in [
@@ -241,7 +260,14 @@ mod tests {
         ] {
             k.extend_from_slice(&v.to_le_bytes());
         }
-        k.extend_from_slice(&[
+        k.extend_from_slice(code);
+        k
+    }
+
+    /// Exits through port F4h with 10h if EAX holds the boot loader magic
+    /// and the information structure lists one module, else with 20h.
+    fn multiboot_kernel() -> Vec<u8> {
+        multiboot(&[
             0x3D, 0x02, 0xB0, 0xAD, 0x2B, // cmp eax, 2BADB002h
             0x75, 0x0A, // jne bad
             0x83, 0x7B, 0x14, 0x01, // cmp dword [ebx+20], 1 (mods_count)
@@ -251,8 +277,60 @@ mod tests {
             0xB0, 0x20, // bad: mov al, 20h
             0xE6, 0xF4, // out F4h, al
             0xF4, // hlt
+        ])
+    }
+
+    /// Each --serial backs the next COM port: the second one is COM2.
+    #[test]
+    fn second_serial_flag_backs_com2() {
+        let kernel = scratch("com2.bin");
+        let out = scratch("com2.txt");
+        std::fs::write(
+            &kernel,
+            multiboot(&[
+                0x66, 0xBA, 0xFB, 0x02, // mov dx, 2FBh (LCR)
+                0xB0, 0x03, 0xEE, // mov al, 3 (8N1); out dx, al
+                0x66, 0xBA, 0xF8, 0x02, // mov dx, 2F8h
+                0xB0, b'B', // mov al, 'B'
+                0xEE, // out dx, al
+                0x66, 0xBA, 0xFD, 0x02, // mov dx, 2FDh (LSR)
+                0xEC, // wait: in al, dx
+                0xA8, 0x40, // test al, 40h (TEMT: sent)
+                0x74, 0xFB, // jz wait
+                0xB0, 0x10, 0xE6, 0xF4, // mov al, 10h; out F4h, al
+            ]),
+        )
+        .unwrap();
+        let com2 = format!("file:{}", out.display());
+        let status = run_with(&[
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--serial",
+            "none",
+            "--serial",
+            &com2,
+            "--max-instructions",
+            "10M",
         ]);
-        k
+        let sent = std::fs::read(&out).unwrap_or_default();
+        let _ = std::fs::remove_file(&kernel);
+        let _ = std::fs::remove_file(&out);
+        assert_eq!(status, Ok(0x10 << 1 | 1));
+        assert_eq!(sent, b"B");
+    }
+
+    #[test]
+    fn serial_flags_beyond_four_ports_or_two_stdios_are_bad_input() {
+        let kernel = scratch("none.bin");
+        std::fs::write(&kernel, multiboot(&[0xF4])).unwrap();
+        let k = ["--kernel", kernel.to_str().unwrap()];
+        let five = [&k[..], &["--serial", "none"].repeat(5)].concat();
+        let e = run_with(&five).unwrap_err();
+        assert!(e.contains("four COM ports"), "{e}");
+        let two = [&k[..], &["--serial", "stdio", "--serial", "stdio"]].concat();
+        let e = run_with(&two).unwrap_err();
+        let _ = std::fs::remove_file(&kernel);
+        assert!(e.contains("only one"), "{e}");
     }
 
     #[test]

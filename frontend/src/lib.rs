@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod headless;
+pub mod terminal;
 
 use clap::Parser;
 use std::ffi::OsString;
