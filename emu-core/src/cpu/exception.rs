@@ -89,6 +89,14 @@ impl Exception {
         Exception::with_error(TS, error)
     }
 
+    /// A fault-class exception (SDM vol. 3, table 6-1): reported with EIP at
+    /// the faulting instruction, to restart it. #DB is left out: its
+    /// instruction-breakpoint form is a fault but pushes RF as it was, and
+    /// its other forms are traps.
+    fn is_fault(self) -> bool {
+        matches!(self.vector, DE | BR | UD | NM | TS | NP | SS | GP | PF | MF)
+    }
+
     /// The class of the exception for the double-fault rules (SDM vol. 3 table 6-4).
     fn class(self) -> Class {
         match self.vector {
@@ -132,6 +140,14 @@ impl Cpu {
     /// up the run's budget and virtual time moves on.
     pub(crate) fn raise(&mut self, bus: &mut dyn Bus, first: Exception) {
         self.icount += 1;
+        if first.is_fault() {
+            // "For any fault-class exception except a debug exception
+            // generated in response to an instruction breakpoint, the value
+            // pushed for RF is 1" (SDM vol. 3, 17.3.1.1), so that restarting
+            // the instruction skips its instruction breakpoint. Delivery
+            // clears RF again for the handler.
+            self.eflags_raw |= RF;
+        }
         let Err(second) = self.deliver(
             bus,
             first.vector,

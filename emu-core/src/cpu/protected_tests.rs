@@ -424,3 +424,33 @@ fn sixteen_bit_call_gate() {
     assert_eq!(w(&mut m, 0x9000 - 2), DATA3 as u32);
     assert_eq!(m.cpu.regs[reg::ESI], 0x7000, "the word was released");
 }
+
+/// SDM vol. 3, 17.3.1.1: a fault-class exception pushes RF = 1 (so that the
+/// restarted instruction skips its instruction breakpoint), and the handler
+/// runs with RF clear; a software interrupt pushes RF as it was (0).
+#[test]
+fn faults_push_rf_set_and_software_interrupts_do_not() {
+    use crate::cpu::flags::RF;
+    let mut m = Machine::new();
+    gp_handler(&mut m, 13, 0x6000);
+    let code = asm32(0x4000, |a| {
+        a.mov(eax, 0xFFF8u32).unwrap(); // beyond the GDT limit
+        a.mov(ds, ax).unwrap();
+    });
+    m.code_at(0x4000, &code);
+    m.enter(CODE0, DATA0, 0x8000);
+    m.start(0x4000);
+    m.run();
+    assert_eq!(m.stack(0), 0x4000 + 5, "the fault's EIP: the MOV");
+    assert_ne!(m.stack(2) & RF, 0, "RF set in the pushed EFLAGS");
+    assert_eq!(m.cpu.eflags() & RF, 0, "clear in the handler");
+
+    let mut m = Machine::new();
+    m.set_idt(0x80, gate(sys::INT_GATE32, CODE0, 0x6000, 0, 0));
+    m.code_at(0x6000, &[0xF4]);
+    m.code_at(0x4000, &asm32(0x4000, |a| a.int(0x80).unwrap()));
+    m.enter(CODE0, DATA0, 0x8000);
+    m.start(0x4000);
+    m.run();
+    assert_eq!(m.stack(2) & RF, 0, "INT n pushes RF as it was");
+}
