@@ -12,17 +12,20 @@
 //!   slow path, which matches them; with no breakpoint enabled nothing extra
 //!   happens on the fast path. A hit ends the block after the instruction,
 //!   and the run loop raises #DB with the B0–B3 bits of the hits.
+//! - I/O breakpoints (R/W = 10, only while CR4.DE is set; undefined
+//!   otherwise, and then ignored here) are traps after the IN, OUT, INS or
+//!   OUTS that touched a watched port (17.2.4, 17.2.5).
 //! - General detect (DR7.GD): MOV to or from a debug register is a #DB fault
 //!   with DR6.BD set, and GD is cleared for the handler (17.2.4).
 //! - Single step (EFLAGS.TF, DR6.BS) is the run loop's; it shares the #DB
 //!   delivery here when a data breakpoint hits on the same instruction.
 //!
-//! Not modelled: I/O breakpoints (R/W = 10 with CR4.DE, which CPUID does not
-//! claim): such a breakpoint never triggers. Breakpoint hits made while
-//! delivering an interrupt or exception are not reported.
+//! Not modelled: breakpoint hits made while delivering an interrupt or
+//! exception are not reported.
 
 use super::exception::{Exception, Result, DB};
 use super::flags::RF;
+use super::paging::cr4;
 use super::BlockCache;
 use super::{Cpu, SegReg};
 use crate::bus::Bus;
@@ -77,6 +80,9 @@ fn data_kind(rw: u32, write: bool) -> bool {
     rw == 3 || (rw == 1 && write)
 }
 
+/// R/W = 10: an I/O breakpoint when CR4.DE is set.
+const IO_KIND: u32 = 2;
+
 impl Cpu {
     /// An enabled data breakpoint watches the linear page of `lin` for this
     /// kind of access (`write`: writes; else reads), so the TLB must not
@@ -102,6 +108,27 @@ impl Cpu {
             if let Some((rw, len)) = breakpoint(dr7, n) {
                 let at = (self.dr[n] & !(len - 1)) as u64;
                 if data_kind(rw, write) && lo < at + len as u64 && at < hi {
+                    self.dbg_hits |= 1 << n;
+                    self.exit_block = true;
+                }
+            }
+        }
+    }
+
+    /// Matches a completed port access of `size` bytes at `port` against the
+    /// enabled I/O breakpoints (CR4.DE set): a hit is a #DB trap once the
+    /// instruction completes (SDM vol. 3, 17.2.4).
+    #[cold]
+    pub(crate) fn io_breakpoints(&mut self, port: u16, size: u32) {
+        if self.cr4 & cr4::DE == 0 {
+            return;
+        }
+        let dr7 = self.dr[7];
+        let (lo, hi) = (port as u32, port as u32 + size);
+        for n in 0..4 {
+            if let Some((IO_KIND, len)) = breakpoint(dr7, n) {
+                let at = self.dr[n] & 0xFFFF & !(len - 1);
+                if lo < at + len && at < hi {
                     self.dbg_hits |= 1 << n;
                     self.exit_block = true;
                 }

@@ -200,3 +200,34 @@ fn dr6_dr7_fixed_bits() {
     cpu.write_dr(7, 0);
     assert_eq!(cpu.dr[7], dr7::FIXED_ONE);
 }
+
+/// SDM 17.2.4-17.2.5: with CR4.DE set, R/W = 10 makes a breakpoint watch
+/// I/O ports: the IN or OUT that touches one traps after it completes.
+/// Without DE the encoding is undefined and nothing happens.
+#[test]
+fn io_breakpoint_traps_after_the_port_access_with_cr4_de() {
+    use crate::cpu::paging::cr4;
+    // mov dx, 81h ; in ax, dx (ports 81h-82h) ; inc bx ; hlt
+    let code = [0xBA, 0x81, 0x00, 0xED, 0x43, 0xF4];
+    let mut cpu = setup(&code);
+    cpu.cr4 |= cr4::DE;
+    cpu.dr[1] = 0x82;
+    cpu.write_dr(7, enable(1, 2, 0));
+    run(&mut cpu);
+    assert_eq!(debug_exception_ip(&mut cpu), Some(4), "after the IN");
+    assert_eq!(cpu.dr[6] & dr6::B, 1 << 1);
+    assert_eq!(cpu.regs[3] & 0xFFFF, 0, "inc bx did not run");
+    // Another port: no hit.
+    let mut cpu = setup(&code);
+    cpu.cr4 |= cr4::DE;
+    cpu.dr[1] = 0x80;
+    cpu.write_dr(7, enable(1, 2, 0));
+    run(&mut cpu);
+    assert_eq!(cpu.regs[3] & 0xFFFF, 1);
+    // CR4.DE clear: R/W = 10 is undefined and ignored.
+    let mut cpu = setup(&code);
+    cpu.dr[1] = 0x82;
+    cpu.write_dr(7, enable(1, 2, 0));
+    run(&mut cpu);
+    assert_eq!(cpu.regs[3] & 0xFFFF, 1);
+}

@@ -7,6 +7,7 @@ use crate::bus::Bus;
 use crate::cpu::decode::{Handler, Op};
 use crate::cpu::exception::{Exception, Result};
 use crate::cpu::flags::{CF, DF, IF};
+use crate::cpu::paging::cr4;
 use crate::cpu::{cr0, reg, Cpu, DescriptorTable};
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
@@ -16,10 +17,11 @@ use iced_x86::{Instruction, Mnemonic, OpKind};
 pub const CPU_SIGNATURE: u32 = 0x0652;
 
 /// CPUID.1:EDX feature bits, claiming exactly what is implemented:
-/// FPU (0), VME (1), PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), SEP (11),
-/// PGE (13), CMOV (15), MMX (23), FXSR (24).
+/// FPU (0), VME (1), DE (2), PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8),
+/// SEP (11), PGE (13), CMOV (15), MMX (23), FXSR (24).
 const FEATURES_EDX: u32 = 1 << 0
     | 1 << 1
+    | 1 << 2
     | 1 << 3
     | 1 << 4
     | 1 << 5
@@ -221,7 +223,7 @@ fn cpuid(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
 /// RDTSC: the time-stamp counter counts retired instructions (one cycle
 /// each), so it is deterministic. CR4.TSD makes it privileged.
 fn rdtsc(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
-    if cpu.cr4 & (1 << 2) != 0 && cpu.protected_mode() && cpu.cpl != 0 {
+    if cpu.cr4 & cr4::TSD != 0 && cpu.protected_mode() && cpu.cpl != 0 {
         return Err(Exception::gp(0));
     }
     // The count is exact inside a block too: the instructions before this
@@ -236,8 +238,8 @@ fn rdtsc(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
 /// here, so they read 0. #GP(0) unless CPL 0 or CR4.PCE, or for another ECX
 /// (SDM vol. 2, RDPMC).
 fn rdpmc(cpu: &mut Cpu, _: &mut dyn Bus, _: &Op) -> Result<()> {
-    const PCE: u32 = 1 << 8;
-    let allowed = !cpu.protected_mode() || (cpu.cpl == 0 && !cpu.v86_mode()) || cpu.cr4 & PCE != 0;
+    let allowed =
+        !cpu.protected_mode() || (cpu.cpl == 0 && !cpu.v86_mode()) || cpu.cr4 & cr4::PCE != 0;
     if !allowed || cpu.regs[reg::ECX] > 1 {
         return Err(Exception::gp(0));
     }
@@ -309,6 +311,9 @@ impl Cpu {
         self.bus_cycle(bus, pos);
         bus.io_write(port, size as u8, v);
         self.check_bus_request(bus);
+        if self.dr[7] & 0xFF != 0 {
+            self.io_breakpoints(port, size);
+        }
     }
 
     /// Reads a port, as [`port_write`](Self::port_write) writes one.
@@ -316,6 +321,9 @@ impl Cpu {
         self.bus_cycle(bus, pos);
         let v = bus.io_read(port, size as u8);
         self.check_bus_request(bus);
+        if self.dr[7] & 0xFF != 0 {
+            self.io_breakpoints(port, size);
+        }
         v
     }
 
@@ -459,7 +467,7 @@ fn mov_from_dr(cpu: &mut Cpu, _: &mut dyn Bus, op: &Op) -> Result<()> {
 
 fn dr_index(cpu: &Cpu, n: u8) -> Result<usize> {
     match n {
-        4 | 5 if cpu.cr4 & (1 << 3) != 0 => Err(Exception::ud()),
+        4 | 5 if cpu.cr4 & cr4::DE != 0 => Err(Exception::ud()),
         4 | 5 => Ok(n as usize + 2),
         0..=7 => Ok(n as usize),
         _ => Err(Exception::ud()),
