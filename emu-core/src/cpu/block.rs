@@ -7,6 +7,11 @@
 //! to the physical page — through any alias — finds it. Lookup is a
 //! direct-mapped table in front of a hash map; a per-page list of blocks makes
 //! invalidation on self-modifying code cheap.
+//!
+//! In front of both, each block remembers the blocks that ran after it
+//! ([`Link`]s, keyed by linear address, mode, CPL and the TLB's flush
+//! epoch), so the usual next block is found without translating EIP or
+//! hashing: QEMU's block chaining, checked instead of patched.
 
 use super::decode::{ends_block, Op};
 use super::exception::{Exception, Result};
@@ -35,6 +40,29 @@ pub struct Block {
     last_page: u32,
 }
 
+/// "After this block, linear `lin` in context `ctx` was block `id`, whose
+/// key was `key`": valid while the TLB epoch is `epoch` (no translation
+/// changed) and block `id` still has that key (not invalidated).
+#[derive(Clone, Copy)]
+struct Link {
+    lin: u32,
+    ctx: u32,
+    epoch: u32,
+    id: u32,
+    key: u64,
+}
+
+const NO_LINK: Link = Link {
+    lin: 0,
+    ctx: u32::MAX,
+    epoch: 0,
+    id: 0,
+    key: u64::MAX,
+};
+
+/// Successors remembered per block: a branch's two ways.
+const LINKS: usize = 2;
+
 /// Cached blocks, and the indexes to find and invalidate them.
 #[derive(Default)]
 pub struct BlockCache {
@@ -45,6 +73,10 @@ pub struct BlockCache {
     fast: Vec<(u64, u32)>,
     /// Physical page number → blocks with bytes in it.
     by_page: HashMap<u32, Vec<u32>>,
+    /// Per block: the blocks that followed it.
+    links: Vec<[Link; LINKS]>,
+    /// The block returned last, whose links the next lookup tries.
+    last: Option<u32>,
 }
 
 impl Clone for BlockCache {
@@ -67,9 +99,18 @@ impl BlockCache {
             return Err(Exception::gp(0));
         }
         let lin = cs.base.wrapping_add(cpu.eip);
-        let phys = cpu.translate_fetch(bus, lin)? & cpu.mem.a20_mask();
         let mode =
             cs.big() as u64 | (cpu.protected_mode() as u64) << 1 | (cpu.v86_mode() as u64) << 2;
+        let ctx = mode as u32 | (cpu.cpl as u32) << 3;
+        let epoch = cpu.tlb_epoch();
+        let prev = self.last.take();
+        if let Some(id) = prev.and_then(|p| self.linked(p, lin, ctx, epoch, cpu.eip, cs.limit)) {
+            self.last = Some(id);
+            return Ok(self.blocks[id as usize]
+                .as_ref()
+                .expect("linked blocks exist"));
+        }
+        let phys = cpu.translate_fetch(bus, lin)? & cpu.mem.a20_mask();
         let key = phys as u64 | mode << 32;
         if self.fast.is_empty() {
             self.fast = vec![(u64::MAX, 0); 1 << FAST_BITS];
@@ -79,19 +120,75 @@ impl BlockCache {
             (k, id) if k == key => Some(id),
             _ => self.map.get(&key).copied(),
         };
-        if let Some(id) = found {
-            if self.still_valid(id, cpu, bus, lin) {
-                self.fast[slot] = (key, id);
-                return Ok(self.blocks[id as usize]
-                    .as_ref()
-                    .expect("indexed blocks exist"));
+        let id = match found {
+            Some(id) if self.still_valid(id, cpu, bus, lin) => id,
+            _ => {
+                if let Some(id) = found {
+                    self.remove(id);
+                }
+                let block = decode(cpu, bus, lin, phys, key)?;
+                self.insert(cpu, block)
             }
-            self.remove(id);
-        }
-        let block = decode(cpu, bus, lin, phys, key)?;
-        let id = self.insert(cpu, block);
+        };
         self.fast[slot] = (key, id);
-        Ok(self.blocks[id as usize].as_ref().expect("just inserted"))
+        if let Some(p) = prev {
+            self.link(
+                p,
+                Link {
+                    lin,
+                    ctx,
+                    epoch,
+                    id,
+                    key,
+                },
+            );
+        }
+        self.last = Some(id);
+        Ok(self.blocks[id as usize]
+            .as_ref()
+            .expect("indexed blocks exist"))
+    }
+
+    /// The block that followed `prev` at `lin` in this context, if that is
+    /// still certain: same TLB epoch, the block still there, within the CS
+    /// limit, and on one page (a block crossing pages re-checks its second
+    /// page's translation in `still_valid`).
+    #[inline]
+    fn linked(
+        &self,
+        prev: u32,
+        lin: u32,
+        ctx: u32,
+        epoch: u32,
+        eip: u32,
+        limit: u32,
+    ) -> Option<u32> {
+        let l = self
+            .links
+            .get(prev as usize)?
+            .iter()
+            .find(|l| l.lin == lin && l.ctx == ctx && l.epoch == epoch)?;
+        let b = self.blocks.get(l.id as usize)?.as_ref()?;
+        let one_page = b.last_page == (b.key as u32) >> PAGE_SHIFT;
+        (b.key == l.key && one_page && eip.checked_add(b.len - 1)? <= limit).then_some(l.id)
+    }
+
+    /// Remembers that `link` followed block `prev`, replacing the older of
+    /// its links (or a stale one for the same address).
+    fn link(&mut self, prev: u32, link: Link) {
+        let Some(slots) = self.links.get_mut(prev as usize) else {
+            return;
+        };
+        let i = slots
+            .iter()
+            .position(|l| l.lin == link.lin && l.ctx == link.ctx);
+        match i {
+            Some(i) => slots[i] = link,
+            None => {
+                slots.rotate_right(1);
+                slots[0] = link;
+            }
+        }
     }
 
     /// A cached block still fits this CS limit and, if it crosses a page,
@@ -125,6 +222,7 @@ impl BlockCache {
             }
             None => {
                 self.blocks.push(Some(block));
+                self.links.push([NO_LINK; LINKS]);
                 self.blocks.len() as u32 - 1
             }
         };
@@ -143,6 +241,7 @@ impl BlockCache {
 
     fn remove(&mut self, id: u32) {
         if let Some(b) = self.blocks[id as usize].take() {
+            self.links[id as usize] = [NO_LINK; LINKS];
             self.map.remove(&b.key);
             let slot = fast_index(b.key);
             if self.fast[slot].0 == b.key {
@@ -164,6 +263,8 @@ impl BlockCache {
     /// Drops everything.
     pub fn clear(&mut self) {
         self.blocks.clear();
+        self.links.clear();
+        self.last = None;
         self.free.clear();
         self.map.clear();
         self.fast.fill((u64::MAX, 0));

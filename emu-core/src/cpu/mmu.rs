@@ -79,6 +79,9 @@ pub(crate) struct Tlb {
     large: bool,
     /// The memory map generation the entries were filled under.
     generation: u64,
+    /// Counts flushes: a linear-to-physical association remembered under
+    /// one epoch (the block cache's links) holds while it lasts.
+    epoch: u32,
 }
 
 impl Default for Tlb {
@@ -89,6 +92,7 @@ impl Default for Tlb {
             used: 0,
             large: false,
             generation: 0,
+            epoch: 0,
         }
     }
 }
@@ -107,6 +111,7 @@ impl Tlb {
 
     /// Drops every translation (paging mode change, A20, ...).
     pub(crate) fn flush(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         for e in self.used_entries() {
             *e = EMPTY;
         }
@@ -116,6 +121,7 @@ impl Tlb {
 
     /// Drops the translations not marked global (a CR3 load with CR4.PGE).
     pub(crate) fn flush_non_global(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         for e in self.used_entries() {
             if e.phys & GLOBAL == 0 {
                 *e = EMPTY;
@@ -137,6 +143,7 @@ impl Tlb {
     /// pages are cached, every entry of a large page of `large_shift` bits
     /// (22 or 21) that contains it.
     pub(crate) fn flush_page(&mut self, lin: u32, large_shift: u32) {
+        self.epoch = self.epoch.wrapping_add(1);
         for pl in 0..SETS as u8 {
             let i = index(lin, pl);
             self.read[i] = EMPTY;
@@ -586,6 +593,11 @@ impl Cpu {
     /// CR4.PSE/PAE/PGE changes, debug-register writes).
     pub(crate) fn flush_tlb(&mut self) {
         self.tlb.flush();
+    }
+
+    /// The TLB's flush count (see `Tlb::epoch`).
+    pub(crate) fn tlb_epoch(&self) -> u32 {
+        self.tlb.epoch
     }
 
     /// Drops the translations a CR3 load invalidates: all of them, or with
