@@ -398,6 +398,10 @@ impl Cpu {
             if self.halted {
                 return RunExit::Halted;
             }
+            if self.eflags_raw & flags::VIP != 0 && self.virtual_interrupt_due() {
+                self.raise(bus, Exception::gp(0));
+                continue;
+            }
             let single = self.irq_shadow || self.flag(flags::TF);
             self.irq_shadow = false;
             let trap = self.flag(flags::TF);

@@ -165,6 +165,17 @@ impl Cpu {
     /// Whether CLI/STI act on VIF where IOPL forbids them to touch IF: in
     /// V86 mode with CR4.VME, or at CPL 3 in protected mode with CR4.PVI
     /// (SDM vol. 2, CLI and STI).
+    /// VIF and VIP both set at the start of an instruction in V86 mode with
+    /// VME (IOPL < 3): a #GP, so the monitor delivers the pending interrupt.
+    /// Only a POPF, an IRET or a task switch can leave them so (SDM vol. 3,
+    /// 20.3.2).
+    pub(crate) fn virtual_interrupt_due(&self) -> bool {
+        self.v86_mode()
+            && self.uses_virtual_if()
+            && self.eflags_raw & IOPL != IOPL
+            && self.eflags_raw & (VIF | VIP) == VIF | VIP
+    }
+
     pub(crate) fn uses_virtual_if(&self) -> bool {
         if self.v86_mode() {
             self.cr4 & CR4_VME != 0

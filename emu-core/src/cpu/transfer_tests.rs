@@ -162,6 +162,32 @@ fn vme_sti_with_pending_interrupt_faults() {
     assert_eq!(m.stack(2) & VIF, 0);
 }
 
+/// SDM vol. 3, 20.3.2: "If the processor finds that both the VIF and VIP
+/// flags are set at the beginning of an instruction, it generates a
+/// general-protection exception": here after the monitor's IRET into V86
+/// mode, before the first V86 instruction runs.
+#[test]
+fn vme_vif_and_vip_both_set_fault_before_the_next_instruction() {
+    let v86 = asm16(0, |a| {
+        a.inc(ax).unwrap();
+        a.hlt().unwrap();
+    });
+    let mut m = enter_v86(&v86, VIF | VIP);
+    m.cpu.cr4 |= CR4_VME;
+    m.error_handler(13, 0x6000);
+    m.run();
+    assert_eq!(m.cpu.regs[reg::EBX], 0, "#GP(0)");
+    assert_eq!(m.stack(0), 0, "EIP of the instruction not run");
+    assert_eq!(m.cpu.regs[reg::EAX] & 0xFFFF, 0);
+    // Without VIP the V86 code runs, and faults only on HLT (CPL 3).
+    let mut m = enter_v86(&v86, VIF);
+    m.cpu.cr4 |= CR4_VME;
+    m.error_handler(13, 0x6000);
+    m.run();
+    assert_eq!(m.stack(0), 1, "the HLT");
+    assert_eq!(m.cpu.regs[reg::EAX] & 0xFFFF, 1);
+}
+
 /// SDM vol. 3, 20.4: with CR4.PVI, CLI and STI at CPL 3 (IOPL 0) change VIF
 /// and leave IF alone; without it they fault.
 #[test]
