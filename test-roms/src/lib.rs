@@ -6,8 +6,8 @@
 //! writes 0 to port 0xF4 when all its checks pass, or prints
 //! `FAIL <name>: <what> ...` and writes 1 to port 0xF4 on the first failed
 //! check. Any interrupt or exception a ROM did not ask for is reported as
-//! `FAIL <name>: unexpected interrupt VV at CCCC:IIII`. ROMs also write
-//! progress codes to port 0x80.
+//! `FAIL <name>: unexpected interrupt VV at CCCC:IIII` (in protected mode,
+//! see [`code32`]). ROMs also write progress codes to port 0x80.
 //!
 //! * `cargo run -p test-roms --bin build-roms -- out/` writes `out/<name>.rom`.
 //! * `test-roms/run-qemu.sh` and `test-roms/run-bochs.sh` run the ROMs under
@@ -17,12 +17,14 @@
 //!   them all).
 
 pub mod builder;
+pub mod code32;
 pub mod faults;
 
 pub mod arith;
 pub mod exceptions;
 pub mod ivt;
 pub mod platform;
+pub mod protected;
 pub mod smc;
 pub mod strings;
 pub mod unreal;
@@ -43,6 +45,7 @@ pub fn all() -> Vec<(&'static str, BuildFn)> {
         ("exceptions", exceptions::build),
         ("smc", smc::build),
         ("unreal", unreal::build),
+        ("protected", protected::build),
     ]
 }
 
@@ -55,6 +58,7 @@ pub fn all_images() -> Vec<(&'static str, ImageFn)> {
         ("exceptions", exceptions::image),
         ("smc", smc::image),
         ("unreal", unreal::image),
+        ("protected", protected::image),
     ]
 }
 
@@ -72,7 +76,15 @@ mod tests {
             a, b,
             "all() and all_images() must list the same ROMs in the same order"
         );
-        for name in ["arith", "strings", "ivt", "exceptions", "smc", "unreal"] {
+        for name in [
+            "arith",
+            "strings",
+            "ivt",
+            "exceptions",
+            "smc",
+            "unreal",
+            "protected",
+        ] {
             assert!(a.contains(&name), "{name} is not registered");
         }
     }
