@@ -58,6 +58,12 @@ pub mod tn {
     pub const WRITABLE: u64 = INT_TYPE_LEVEL | INT_ENB | PERIODIC | VAL_SET | MODE_32 | INT_ROUTE;
 }
 
+/// The low `size` bytes (an access of 1, 2 or 4; wider ones are split by
+/// the bus) of a 64-bit register.
+fn size_mask(size: u8) -> u64 {
+    (1u64 << (8 * size.clamp(1, 4) as u64)) - 1
+}
+
 /// One comparator.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Timer {
@@ -255,7 +261,7 @@ impl Hpet {
         let offset = offset as u64;
         let shift = 8 * (offset & 7);
         let value = self.register(offset & !7) >> shift;
-        (value & ((1u64 << (8 * size as u64)) - 1)) as u32
+        (value & size_mask(size)) as u32
     }
 
     /// A write of `size` bytes at `offset`: merged into the 64-bit register,
@@ -264,7 +270,7 @@ impl Hpet {
         self.advance(now);
         let offset = offset as u64;
         let (reg, shift) = (offset & !7, 8 * (offset & 7));
-        let mask = ((1u64 << (8 * size as u64)) - 1) << shift;
+        let mask = size_mask(size) << shift;
         let bits = (value as u64) << shift & mask;
         let merge = |old: u64| (old & !mask) | bits;
         match reg {
@@ -412,6 +418,14 @@ mod tests {
         assert_eq!(h.read(MS, 0x20, 4), 1, "Tn_INT_STS");
         h.write(MS, 0x20, 4, 1);
         assert!(!h.level(0));
+    }
+
+    #[test]
+    fn odd_access_sizes_do_not_panic() {
+        let mut h = Hpet::new();
+        assert_eq!(h.read(0, 0x3FF, 8), 0);
+        h.write(0, 0x10, 0, 1);
+        h.write(0, 0x3FC, 8, u32::MAX);
     }
 
     #[test]
