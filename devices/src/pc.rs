@@ -644,19 +644,28 @@ impl Devices {
             0xE9 | 0x402 => DebugCon::READBACK,
             0xCF9 => self.reset_control,
             0xCF8..=0xCFF => self.pci.read8(port),
-            _ if let Some(offset) = self.pm_offset(port) => self.pm.read(now, offset),
-            _ => match self.com(port) {
-                Some((p, off)) => {
-                    let value = p.uart.read(now, off);
-                    let next = p.uart.next_event();
-                    self.reschedule(next);
-                    value
-                }
-                None => {
-                    log::debug!("read from unclaimed port {port:#06x}");
-                    0xFF
-                }
-            },
+            _ => self.read8_movable(port),
+        }
+    }
+
+    /// Reads a port whose decoding is not fixed: the power-management block
+    /// (wherever PMBA puts it) and the COM ports (when fitted).
+    fn read8_movable(&mut self, port: u16) -> u8 {
+        let now = self.now;
+        if let Some(offset) = self.pm_offset(port) {
+            return self.pm.read(now, offset);
+        }
+        match self.com(port) {
+            Some((p, off)) => {
+                let value = p.uart.read(now, off);
+                let next = p.uart.next_event();
+                self.reschedule(next);
+                value
+            }
+            None => {
+                log::debug!("read from unclaimed port {port:#06x}");
+                0xFF
+            }
         }
     }
 
@@ -712,19 +721,26 @@ impl Devices {
                 }
                 self.reset_control = value & 0x0A;
             }
-            _ if let Some(offset) = self.pm_offset(port) => {
-                self.pm.write(now, offset, value);
-                // SLP_EN, or an SCI enabled.
-                self.attention = true;
+            _ => self.write8_movable(port, value),
+        }
+    }
+
+    /// Writes a port whose decoding is not fixed (see `read8_movable`).
+    fn write8_movable(&mut self, port: u16, value: u8) {
+        let now = self.now;
+        if let Some(offset) = self.pm_offset(port) {
+            self.pm.write(now, offset, value);
+            // SLP_EN, or an SCI enabled.
+            self.attention = true;
+            return;
+        }
+        match self.com(port) {
+            Some((p, off)) => {
+                p.uart.write(now, off, value);
+                let next = p.uart.next_event();
+                self.reschedule(next);
             }
-            _ => match self.com(port) {
-                Some((p, off)) => {
-                    p.uart.write(now, off, value);
-                    let next = p.uart.next_event();
-                    self.reschedule(next);
-                }
-                None => log::debug!("write {value:#04x} to unclaimed port {port:#06x}"),
-            },
+            None => log::debug!("write {value:#04x} to unclaimed port {port:#06x}"),
         }
     }
 }
