@@ -29,6 +29,8 @@ pub const SIZE: u32 = 0x400;
 /// The main counter's period in femtoseconds (10 ns: 100 MHz).
 pub const PERIOD_FS: u64 = 10_000_000;
 const NS_PER_TICK: u64 = PERIOD_FS / 1_000_000;
+/// How far ahead `next_event` looks: 2^32 ticks (about 43 s).
+const HORIZON_TICKS: u64 = 1 << 32;
 /// Number of comparators.
 pub const TIMERS: usize = 3;
 
@@ -183,12 +185,13 @@ impl Hpet {
                 t.comparator =
                     t.comparator.wrapping_add(periods.wrapping_mul(t.period)) & t.width_mask();
             }
-            if t.config & tn::INT_ENB == 0 {
-                continue;
-            }
+            // A level-mode timer latches its status bit whether or not its
+            // interrupt is enabled ("the timer will still operate and
+            // generate appropriate status bits, but will not cause an
+            // interrupt", spec 2.3.8, Tn_INT_ENB_CNF).
             if t.config & tn::INT_TYPE_LEVEL != 0 {
                 self.status |= 1 << n;
-            } else {
+            } else if t.config & tn::INT_ENB != 0 {
                 t.edges += 1;
             }
         }
@@ -206,9 +209,10 @@ impl Hpet {
             .iter()
             .filter(|t| t.config & tn::INT_ENB != 0)
             .map(|t| {
-                let ticks = elapsed.saturating_add(t.ticks_to_match(counter));
-                self.synced_at
-                    .saturating_add(ticks.saturating_mul(NS_PER_TICK))
+                // A match further away than the horizon (a 64-bit
+                // comparator can be 2^64 ticks out) is looked at again then.
+                let ticks = elapsed + t.ticks_to_match(counter).min(HORIZON_TICKS);
+                self.synced_at + ticks * NS_PER_TICK
             })
             .min()
     }
@@ -218,9 +222,11 @@ impl Hpet {
         std::mem::take(&mut self.timers[n].edges)
     }
 
-    /// Whether timer `n` holds its interrupt line asserted (level mode).
+    /// Whether timer `n` holds its interrupt line asserted (level mode,
+    /// status latched and the interrupt enabled).
     pub fn level(&self, n: usize) -> bool {
-        self.status & (1 << n) != 0 && self.timers[n].config & tn::INT_TYPE_LEVEL != 0
+        let config = self.timers[n].config;
+        self.status & (1 << n) != 0 && config & tn::INT_TYPE_LEVEL != 0 && config & tn::INT_ENB != 0
     }
 
     /// The ISA IRQ timer `n` drives: the legacy route for timers 0 and 1,
@@ -322,7 +328,12 @@ impl Hpet {
         if periodic {
             t.period = (t.period & !mask) | bits;
         }
-        t.config &= !tn::VAL_SET;
+        // VAL_SET covers the whole comparator: it clears once the write has
+        // reached the high dword (or the only dword, in 32-bit mode), so a
+        // 64-bit value written as two dwords lands whole.
+        if t.mode_32() || mask >> 32 != 0 {
+            t.config &= !tn::VAL_SET;
+        }
     }
 }
 
@@ -418,6 +429,42 @@ mod tests {
         assert_eq!(h.read(MS, 0x20, 4), 1, "Tn_INT_STS");
         h.write(MS, 0x20, 4, 1);
         assert!(!h.level(0));
+    }
+
+    #[test]
+    fn level_status_latches_even_with_the_interrupt_disabled() {
+        let mut h = Hpet::new();
+        h.write(0, 0x10, 4, 0b11);
+        timer0_cfg(&mut h, 0, tn::INT_TYPE_LEVEL);
+        h.write(0, 0x108, 4, 100);
+        h.write(0, 0x10C, 4, 0);
+        h.advance(MS);
+        assert_eq!(h.read(MS, 0x20, 4), 1, "Tn_INT_STS without INT_ENB");
+        assert!(!h.level(0), "but no interrupt");
+        timer0_cfg(&mut h, MS, tn::INT_TYPE_LEVEL | tn::INT_ENB);
+        assert!(h.level(0));
+    }
+
+    #[test]
+    fn val_set_covers_both_dwords_of_a_64_bit_comparator() {
+        let mut h = Hpet::new();
+        timer0_cfg(&mut h, 0, tn::INT_ENB | tn::PERIODIC | tn::VAL_SET);
+        h.write(0, 0x108, 4, 1000);
+        h.write(0, 0x10C, 4, 0);
+        assert_eq!(read64(&mut h, 0, 0x108), 1000, "comparator set whole");
+        assert_eq!(read64(&mut h, 0, 0x100) & tn::VAL_SET, 0, "VAL_SET spent");
+    }
+
+    #[test]
+    fn a_far_comparator_is_looked_at_again_within_the_horizon() {
+        let mut h = Hpet::new();
+        h.write(0, 0x10, 4, 1);
+        timer0_cfg(&mut h, 0, tn::INT_ENB);
+        // The reset comparator (all ones) is 2^64 ticks away.
+        let t = h.next_event(0).expect("scheduled");
+        assert_eq!(t, HORIZON_TICKS * NS_PER_TICK);
+        h.advance(t);
+        assert_eq!(h.take_edges(0), 0, "no match yet");
     }
 
     #[test]

@@ -326,8 +326,8 @@ impl Pc {
                             return Stop::InstructionLimit;
                         }
                         Some(t) => {
-                            self.cpu.stall_cycles +=
-                                self.devices.clock.cycles_until(self.cpu.cycles(), t);
+                            let idle = self.devices.clock.cycles_until(self.cpu.cycles(), t);
+                            self.cpu.stall_cycles = self.cpu.stall_cycles.saturating_add(idle);
                         }
                         // Idle with interrupts on and nothing scheduled: only
                         // the host can wake the guest now (a key typed).
@@ -445,6 +445,8 @@ impl Pc {
         self.devices.port92 = SystemControlA::new(true);
         self.devices.pci = board_pci();
         self.devices.pm = Piix4Pm::new();
+        self.devices.pm.advance(self.devices.now);
+        self.devices.pm.clear_status();
         self.devices.pm_base = None;
         self.cpu.mem.set_a20(true);
         None
@@ -605,10 +607,9 @@ impl Devices {
 
     /// The offset of `port` in the power-management I/O block, if it is there.
     fn pm_offset(&self, port: u16) -> Option<u16> {
-        let base = self.pm_base?;
-        (base..base + piix4_pm::IO_SIZE)
-            .contains(&port)
-            .then(|| port - base)
+        // PMBA may put the block at the very top of the I/O space.
+        let offset = port.checked_sub(self.pm_base?)?;
+        (offset < piix4_pm::IO_SIZE).then_some(offset)
     }
 
     fn com(&mut self, port: u16) -> Option<(&mut SerialPort, u16)> {
@@ -912,6 +913,40 @@ mod tests {
         });
         tx.send(HostEvent::Quit).unwrap();
         assert_eq!(pc.run(Some(1_000_000)), Stop::Quit);
+    }
+
+    /// A halt whose only wake-up is an HPET comparator 2^64 ticks away: the
+    /// idle time counts against the instruction limit, so the run ends.
+    #[test]
+    fn halt_with_a_far_hpet_comparator_reaches_the_limit() {
+        let mut pc = Pc::new(PcConfig {
+            bios: timer_bios(&[0xFB, 0xF4]), // sti; hlt
+            ..PcConfig::default()
+        });
+        // Timer 0 enabled at its reset comparator (all ones); legacy
+        // replacement mutes the PIT's IRQ 0.
+        pc.devices.mmio_write(hpet::BASE + 0x100, 4, 1 << 2);
+        pc.devices.mmio_write(hpet::BASE + 0x10, 4, 0b11);
+        assert_eq!(pc.run(Some(10_000_000)), Stop::InstructionLimit);
+        assert!(pc
+            .devices
+            .hpet
+            .next_event(pc.now())
+            .is_some_and(|t| t < Nanos::MAX / 2));
+    }
+
+    /// PMBA at the top of the I/O space: the block's end is past FFFFh.
+    #[test]
+    fn pm_block_at_the_top_of_io_space() {
+        let mut pc = com1_receiving();
+        let d = &mut pc.devices;
+        let pm = 0x8000_0000 | (piix4_pm::PCI_DEVICE as u32) << 11 | 3 << 8;
+        d.io_write(0xCF8, 4, pm | piix4_pm::PMBA as u32);
+        d.io_write(0xCFC, 4, 0xFFC1);
+        d.io_write(0xCF8, 4, pm | piix4_pm::PMREGMISC as u32);
+        d.io_write(0xCFC, 1, 1);
+        assert_eq!(d.io_read(0xFFC8, 1), 0, "PM timer low byte at time 0");
+        assert_eq!(d.io_read(0xFFBF, 1), 0xFF, "below the block: unclaimed");
     }
 
     /// The pacer sees virtual time before each slice and cannot change the run.

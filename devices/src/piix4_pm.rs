@@ -134,6 +134,12 @@ impl Piix4Pm {
         self.control |= cnt::SCI_EN;
     }
 
+    /// Clears every status bit (a reset, after the timer has been brought
+    /// up to date: the count runs on from power-on).
+    pub fn clear_status(&mut self) {
+        self.status = 0;
+    }
+
     /// Latches TMR_STS if bit 23 of the count changed since last time.
     pub fn advance(&mut self, now: Nanos) {
         let phase = (timer_ticks(now) >> TIMER_STATUS_BIT) as u32;

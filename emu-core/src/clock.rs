@@ -36,7 +36,9 @@ impl Clock {
 
     /// The virtual time after `cycles` cycles.
     pub fn now(&self, cycles: u64) -> Nanos {
-        (cycles as u128 * 1_000_000_000 / self.ips as u128) as Nanos
+        let ns = cycles as u128 * 1_000_000_000 / self.ips as u128;
+        // Beyond 2^64 ns (585 years) time stands still rather than wrapping.
+        Nanos::try_from(ns).unwrap_or(Nanos::MAX)
     }
 
     /// How many cycles run from `cycles` until virtual time `t` (at least
@@ -62,5 +64,13 @@ mod tests {
             "the first cycle at or after t"
         );
         assert_eq!(c.cycles_until(1000, 5), 1, "always at least one");
+    }
+
+    #[test]
+    fn time_saturates_instead_of_wrapping() {
+        let c = Clock::new(1_000_000); // 1 us per cycle
+        assert_eq!(c.now(u64::MAX), Nanos::MAX);
+        let far = c.cycles_until(0, Nanos::MAX);
+        assert!(c.now(far) >= c.now(far / 2), "monotonic near the end");
     }
 }
