@@ -67,8 +67,11 @@ struct EscapeDecoder {
 }
 
 impl EscapeDecoder {
+    /// The bytes for the guest, and the last command typed (quitting ends
+    /// the decoding: what follows is never sent).
     fn decode(&mut self, input: &[u8]) -> (Vec<u8>, Option<Command>) {
         let mut out = Vec::with_capacity(input.len());
+        let mut command = None;
         for &b in input {
             if !std::mem::take(&mut self.escaped) {
                 if b == ESCAPE {
@@ -80,13 +83,13 @@ impl EscapeDecoder {
             }
             match b {
                 b'x' | b'X' => return (out, Some(Command::Quit)),
-                b'h' | b'H' | b'?' => return (out, Some(Command::Help)),
+                b'h' | b'H' | b'?' => command = Some(Command::Help),
                 // Ctrl-A twice is a Ctrl-A; anything else is dropped, as QEMU does.
                 ESCAPE => out.push(ESCAPE),
                 _ => {}
             }
         }
-        (out, None)
+        (out, command)
     }
 }
 
@@ -176,5 +179,10 @@ mod tests {
             "unknown: dropped"
         );
         assert_eq!(d.decode(b"\x01h"), (Vec::new(), Some(Command::Help)));
+        assert_eq!(
+            d.decode(b"\x01hls"),
+            (b"ls".to_vec(), Some(Command::Help)),
+            "bytes after a help request are kept"
+        );
     }
 }

@@ -40,7 +40,7 @@ fn board(bios: Vec<u8>) -> Pc {
 }
 
 fn port(rng: &mut Rng) -> u16 {
-    if rng.below(16) == 0 {
+    if rng.below(8) == 0 {
         return rng.next_u32() as u16;
     }
     let (base, len) = PORTS[rng.below(PORTS.len() as u32) as usize];
@@ -62,7 +62,7 @@ fn random_port_and_mmio_traffic_never_panics() {
         let d = &mut pc.devices;
         let mut cycles = 0u64;
         for _ in 0..200_000 {
-            match rng.below(8) {
+            match rng.below(9) {
                 0..=2 => {
                     let (p, n) = (port(&mut rng), size(&mut rng));
                     d.io_write(p, n, rng.next_u32());
@@ -78,6 +78,15 @@ fn random_port_and_mmio_traffic_never_panics() {
                 6 => {
                     let (at, n) = (hpet::BASE + rng.below(hpet::SIZE), size(&mut rng));
                     d.mmio_read(at, n);
+                }
+                7 => {
+                    // Move the PIIX4 PM block anywhere, the top of the I/O
+                    // space included.
+                    let pm = 0x8000_0B00;
+                    d.io_write(0xCF8, 4, pm | 0x40);
+                    d.io_write(0xCFC, 2, rng.next_u32());
+                    d.io_write(0xCF8, 4, pm | 0x80);
+                    d.io_write(0xCFC, 1, rng.next_u32());
                 }
                 _ => {
                     let scale = rng.below(24);

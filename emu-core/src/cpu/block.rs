@@ -47,7 +47,7 @@ pub struct Block {
 struct Link {
     lin: u32,
     ctx: u32,
-    epoch: u32,
+    epoch: u64,
     id: u32,
     key: u64,
 }
@@ -159,7 +159,7 @@ impl BlockCache {
         prev: u32,
         lin: u32,
         ctx: u32,
-        epoch: u32,
+        epoch: u64,
         eip: u32,
         limit: u32,
     ) -> Option<u32> {
@@ -170,7 +170,8 @@ impl BlockCache {
             .find(|l| l.lin == lin && l.ctx == ctx && l.epoch == epoch)?;
         let b = self.blocks.get(l.id as usize)?.as_ref()?;
         let one_page = b.last_page == (b.key as u32) >> PAGE_SHIFT;
-        (b.key == l.key && one_page && eip.checked_add(b.len - 1)? <= limit).then_some(l.id)
+        (b.key == l.key && one_page && eip.checked_add(b.len.saturating_sub(1))? <= limit)
+            .then_some(l.id)
     }
 
     /// Remembers that `link` followed block `prev`, replacing the older of
@@ -198,14 +199,14 @@ impl BlockCache {
             return false;
         };
         let cs = cpu.segs[SegReg::CS as usize];
-        if cpu.eip.wrapping_add(b.len - 1) > cs.limit {
+        if cpu.eip.wrapping_add(b.len.saturating_sub(1)) > cs.limit {
             return false;
         }
         let first_page = (b.key as u32) >> PAGE_SHIFT;
         if b.last_page == first_page {
             return true;
         }
-        let last = lin.wrapping_add(b.len - 1);
+        let last = lin.wrapping_add(b.len.saturating_sub(1));
         matches!(cpu.translate_fetch(bus, last), Ok(p) if (p & cpu.mem.a20_mask()) >> PAGE_SHIFT == b.last_page)
     }
 

@@ -89,12 +89,15 @@ impl Exception {
         Exception::with_error(TS, error)
     }
 
-    /// A fault-class exception (SDM vol. 3, table 6-1): reported with EIP at
+    /// A fault-class exception (SDM vol. 3, table 6-1; #AC is not raised yet): reported with EIP at
     /// the faulting instruction, to restart it. #DB is left out: its
     /// instruction-breakpoint form is a fault but pushes RF as it was, and
     /// its other forms are traps.
     fn is_fault(self) -> bool {
-        matches!(self.vector, DE | BR | UD | NM | TS | NP | SS | GP | PF | MF)
+        matches!(
+            self.vector,
+            DE | BR | UD | NM | TS | NP | SS | GP | PF | MF | AC_VEC
+        )
     }
 
     /// The class of the exception for the double-fault rules (SDM vol. 3 table 6-4).

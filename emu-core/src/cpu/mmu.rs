@@ -81,7 +81,7 @@ pub(crate) struct Tlb {
     generation: u64,
     /// Counts flushes: a linear-to-physical association remembered under
     /// one epoch (the block cache's links) holds while it lasts.
-    epoch: u32,
+    epoch: u64,
 }
 
 impl Default for Tlb {
@@ -596,7 +596,7 @@ impl Cpu {
     }
 
     /// The TLB's flush count (see `Tlb::epoch`).
-    pub(crate) fn tlb_epoch(&self) -> u32 {
+    pub(crate) fn tlb_epoch(&self) -> u64 {
         self.tlb.epoch
     }
 
