@@ -409,6 +409,9 @@ const ELCR_SLAVE_WRITABLE: u8 = 0xDE;
 pub struct DualPic8259 {
     master: Pic8259,
     slave: Pic8259,
+    /// The master's INT output, brought up to date by every method that
+    /// changes the pair (the CPU samples it between every two blocks).
+    int: bool,
 }
 
 impl DualPic8259 {
@@ -428,27 +431,35 @@ impl DualPic8259 {
             }
             _ => log::debug!("8259: no IRQ {irq}"),
         }
+        self.update_int();
     }
 
     /// The master's INT output, the CPU's INTR line.
     pub fn interrupt_pending(&self) -> bool {
-        self.master.interrupt_pending()
+        self.int
     }
 
     /// The INTA cycle: the master resolves priority; if it chose the cascade
     /// input, the slave supplies the vector (IRQ 15's vector, and nothing in
     /// the slave's ISR, if the slave's request has gone).
     pub fn acknowledge(&mut self) -> u8 {
-        let vector = self.master.acknowledge();
-        if vector & 7 != CASCADE_LINE {
-            return vector;
+        let mut vector = self.master.acknowledge();
+        if vector & 7 == CASCADE_LINE {
+            vector = self.slave.acknowledge();
+            self.update_cascade();
         }
-        let vector = self.slave.acknowledge();
-        self.update_cascade();
+        self.update_int();
         vector
     }
 
     pub fn read(&mut self, offset: u16) -> u8 {
+        // A poll-mode read acknowledges, so the INT output may change.
+        let value = self.read_register(offset);
+        self.update_int();
+        value
+    }
+
+    fn read_register(&mut self, offset: u16) -> u8 {
         match offset {
             MASTER_COMMAND | MASTER_DATA => self.master.read(offset),
             SLAVE_COMMAND | SLAVE_DATA => {
@@ -474,6 +485,11 @@ impl DualPic8259 {
             _ => log::debug!("8259: write {value:#04x} to offset {offset}"),
         }
         self.update_cascade();
+        self.update_int();
+    }
+
+    fn update_int(&mut self) {
+        self.int = self.master.interrupt_pending();
     }
 
     /// Carries the slave's INT output to the master's IR2.
