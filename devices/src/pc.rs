@@ -157,6 +157,9 @@ pub struct Devices {
     ignne_request: bool,
     /// A reset was requested through CF9h.
     reset_requested: bool,
+    /// The host bridge's PAM registers were written: shadowing must be
+    /// applied to memory.
+    pam_changed: bool,
     /// Something needs the board's attention before the next instruction.
     attention: bool,
     clock: Clock,
@@ -216,6 +219,7 @@ impl Pc {
             fpu_error_cleared: false,
             ignne_request: false,
             reset_requested: false,
+            pam_changed: false,
             attention: false,
             clock: Clock::new(config.ips),
             now: 0,
@@ -415,6 +419,9 @@ impl Pc {
         self.drive_fpu_error();
         let a20 = self.devices.port92.a20() || self.devices.kbc.a20_enabled();
         self.cpu.mem.set_a20(a20);
+        if std::mem::take(&mut self.devices.pam_changed) {
+            apply_pam(&self.devices.pci, &mut self.cpu.mem);
+        }
         let reset = self.devices.port92.take_reset_request()
             | self.devices.kbc.take_reset_request()
             | std::mem::take(&mut self.devices.reset_requested);
@@ -444,6 +451,7 @@ impl Pc {
         self.devices.hpet = Hpet::new();
         self.devices.port92 = SystemControlA::new(true);
         self.devices.pci = board_pci();
+        apply_pam(&self.devices.pci, &mut self.cpu.mem);
         self.devices.pm = Piix4Pm::new();
         self.devices.pm.advance(self.devices.now);
         self.devices.pm.clear_status();
@@ -461,6 +469,27 @@ fn board_pci() -> PciBus {
     pci.add(Piix4Pm::pci_function());
     pci
 }
+
+/// The i440FX's PAM registers (59h–5Fh) route each segment of C0000h–FFFFFh
+/// to the ROM or to the RAM under it, for reads (RE, bit 0 of a field) and
+/// writes (WE, bit 1): PAM0 bits 5–4 cover F0000h–FFFFFh, PAMn (n = 1–6)
+/// bits 1–0 and 5–4 the two 16 KiB halves of C0000h + (n − 1) × 8000h
+/// (82441FX datasheet, 3.2.13).
+fn apply_pam(pci: &PciBus, mem: &mut emu_core::memory::Memory) {
+    let Some(host) = pci.function(0, 0) else {
+        return;
+    };
+    let field = |reg: usize, shift: u32| (host.read8(reg) >> shift) & 3;
+    mem.set_shadow(0xF_0000, 0x1_0000, field(PAM0, 4));
+    for n in 1..=6 {
+        let base = 0xC_0000 + (n as u32 - 1) * 0x8000;
+        mem.set_shadow(base, 0x4000, field(PAM0 + n, 0));
+        mem.set_shadow(base + 0x4000, 0x4000, field(PAM0 + n, 4));
+    }
+}
+
+/// The first PAM register in the host bridge's configuration space.
+const PAM0: usize = 0x59;
 
 /// Drives an interrupt line from a device output that pulses (`edge`: a
 /// rising edge since the last look) or holds a level.
@@ -709,6 +738,10 @@ impl Devices {
             }
             0xCFC..=0xCFF => {
                 self.pci.write8(port, value);
+                if self.pci.selects_pam(port) {
+                    self.pam_changed = true;
+                    self.attention = true;
+                }
                 self.pm_base = self
                     .pci
                     .function(piix4_pm::PCI_DEVICE, piix4_pm::PCI_FUNCTION)
@@ -933,6 +966,29 @@ mod tests {
             .hpet
             .next_event(pc.now())
             .is_some_and(|t| t < Nanos::MAX / 2));
+    }
+
+    /// The host bridge's PAM registers move the BIOS area between ROM and
+    /// RAM when the CPU next stops for the board (SeaBIOS shadows itself
+    /// this way).
+    #[test]
+    fn pam_registers_shadow_the_bios_area() {
+        let mut pc = Pc::new(PcConfig {
+            bios: timer_bios(&[]),
+            ..PcConfig::default()
+        });
+        let rom_byte = pc.cpu.mem.read_u8(0xF_0000);
+        // PAM0 = 30h: F0000h-FFFFFh read and write DRAM.
+        pc.devices.io_write(0xCF8, 4, 0x8000_0058);
+        pc.devices.io_write(0xCFD, 1, 0x30);
+        assert!(pc.devices.stop_requested(), "the board must act");
+        assert_eq!(pc.attend(), None);
+        pc.cpu.mem.write_u8(0xF_0000, !rom_byte);
+        assert_eq!(pc.cpu.mem.read_u8(0xF_0000), !rom_byte, "RAM now");
+        // Back to the ROM.
+        pc.devices.io_write(0xCFD, 1, 0x00);
+        pc.attend();
+        assert_eq!(pc.cpu.mem.read_u8(0xF_0000), rom_byte);
     }
 
     /// PMBA at the top of the I/O space: the block's end is past FFFFh.

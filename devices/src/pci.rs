@@ -186,6 +186,14 @@ impl PciBus {
         }
     }
 
+    /// Whether a data-port access at `port` reaches the host bridge's PAM
+    /// registers (59h–5Fh).
+    pub fn selects_pam(&self, port: u16) -> bool {
+        let a = self.address;
+        let offset = (a & 0xFC) + (port as u32 & 3);
+        a & 0x80FF_FF00 == 0x8000_0000 && (0x59..0x60).contains(&offset)
+    }
+
     /// A 32-bit write to CF8h: bits 1–0 are reserved and read back as zero.
     pub fn write_address(&mut self, value: u32) {
         self.address = value & 0x80FF_FFFC;

@@ -28,6 +28,8 @@ pub const PCI_DEVICE: u8 = 1;
 pub const PCI_FUNCTION: u8 = 3;
 /// PMBA: the power-management I/O base address (bits 15–6; bit 0 reads 1).
 pub const PMBA: usize = 0x40;
+/// DEVACTB: device activity B (SMI and wake enables).
+pub const DEVACTB: usize = 0x58;
 /// PMREGMISC: bit 0 enables the power-management I/O block.
 pub const PMREGMISC: usize = 0x80;
 /// The size of the power-management I/O block.
@@ -116,6 +118,11 @@ impl Piix4Pm {
         // reads three times over (its "PIIX4 errata" workaround).
         f.set8(reg::REVISION, 0x03);
         f.set8(PMBA, 0x01);
+        // DEVACTB bit 25, APMC_EN: this board has no SMM, so, as QEMU does
+        // when SMM is off, the function resets with SMI-on-APMC "already set
+        // up", which firmware (SeaBIOS) takes as its cue to skip SMM setup
+        // instead of waiting forever for an SMI handler.
+        f.set8(DEVACTB + 3, 0x02);
         f.set_writable(PMBA..PMBA + 1, 0xC0);
         f.set_writable(PMBA + 1..PMBA + 2, 0xFF);
         f.set_writable(PMREGMISC..PMREGMISC + 1, 0x01);

@@ -30,6 +30,21 @@ struct MmioRange {
     last: u32,
 }
 
+/// The BIOS area whose 16 KiB segments the chipset can shadow: C0000h–FFFFFh.
+pub const SHADOW_BASE: u32 = 0xC_0000;
+/// The granularity of shadowing (the i440FX PAM registers' segments).
+pub const SHADOW_SEGMENT: u32 = 0x4000;
+const SHADOW_SEGMENTS: usize = ((0x10_0000 - SHADOW_BASE) / SHADOW_SEGMENT) as usize;
+
+/// Shadow-RAM modes of a segment of the BIOS area: where its reads and
+/// writes go while a ROM is mapped there (i440FX PAM: RE and WE bits).
+pub mod shadow {
+    /// Reads come from the RAM underneath instead of the ROM.
+    pub const READ_RAM: u8 = 1;
+    /// Writes go to the RAM underneath instead of being dropped.
+    pub const WRITE_RAM: u8 = 2;
+}
+
 /// What a physical address refers to.
 enum Target {
     Ram(usize),
@@ -52,6 +67,8 @@ pub struct Memory {
     written_code_pages: Vec<u32>,
     /// Bumped whenever a mapping changes so the CPU can drop cached host pointers.
     generation: u64,
+    /// Per 16 KiB segment of C0000h–FFFFFh: [`shadow`] bits.
+    shadow: [u8; SHADOW_SEGMENTS],
 }
 
 impl Memory {
@@ -66,6 +83,7 @@ impl Memory {
             code_pages: vec![false; ram_bytes / PAGE_SIZE as usize],
             written_code_pages: Vec::new(),
             generation: 0,
+            shadow: [0; SHADOW_SEGMENTS],
         }
     }
 
@@ -100,7 +118,50 @@ impl Memory {
 
     /// Whether `addr` is in a memory-mapped I/O range.
     pub fn is_mmio(&self, addr: u32) -> bool {
-        matches!(self.target(addr), Target::Mmio)
+        matches!(self.target(addr, false), Target::Mmio)
+    }
+
+    /// Sets the shadow mode ([`shadow`] bits) of the BIOS-area segments
+    /// overlapping `[base, base + len)`, as the chipset's PAM registers do.
+    /// Code cached from a segment whose reads change source is dropped.
+    pub fn set_shadow(&mut self, base: u32, len: u32, mode: u8) {
+        for seg in 0..SHADOW_SEGMENTS {
+            let start = SHADOW_BASE + seg as u32 * SHADOW_SEGMENT;
+            if start + SHADOW_SEGMENT <= base || start >= base.saturating_add(len) {
+                continue;
+            }
+            let old = std::mem::replace(&mut self.shadow[seg], mode);
+            if old == mode {
+                continue;
+            }
+            self.generation += 1;
+            if (old ^ mode) & shadow::READ_RAM != 0 {
+                let first = (start >> PAGE_SHIFT) as usize;
+                for page in first..first + (SHADOW_SEGMENT >> PAGE_SHIFT) as usize {
+                    if let Some(m) = self.code_pages.get_mut(page).filter(|m| **m) {
+                        *m = false;
+                        self.written_code_pages.push(page as u32);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether an access of this kind (`write` or a read) at `addr` goes to
+    /// the RAM under a shadowed ROM.
+    fn shadowed(&self, addr: u32, write: bool) -> bool {
+        let Some(seg) = addr
+            .checked_sub(SHADOW_BASE)
+            .map(|o| (o / SHADOW_SEGMENT) as usize)
+        else {
+            return false;
+        };
+        let bit = if write {
+            shadow::WRITE_RAM
+        } else {
+            shadow::READ_RAM
+        };
+        self.shadow.get(seg).is_some_and(|m| m & bit != 0)
     }
 
     /// Opens (`true`) or closes the A20 gate. With it closed, address line 20
@@ -124,12 +185,15 @@ impl Memory {
         self.generation
     }
 
-    fn target(&self, addr: u32) -> Target {
+    /// Where an access (`write` or a read) at `addr` goes.
+    fn target(&self, addr: u32, write: bool) -> Target {
         let addr = addr & self.a20_mask;
-        for (i, r) in self.roms.iter().enumerate().rev() {
-            let off = addr.wrapping_sub(r.base) as usize;
-            if off < r.data.len() {
-                return Target::Rom(i, off);
+        if !self.shadowed(addr, write) {
+            for (i, r) in self.roms.iter().enumerate().rev() {
+                let off = addr.wrapping_sub(r.base) as usize;
+                if off < r.data.len() {
+                    return Target::Rom(i, off);
+                }
             }
         }
         if self.mmio.iter().any(|m| addr >= m.base && addr <= m.last) {
@@ -145,7 +209,7 @@ impl Memory {
     /// Reads one byte of physical memory. MMIO goes to `bus`; unmapped
     /// addresses read as all ones (an open bus).
     pub fn read_u8_bus(&mut self, addr: u32, bus: &mut dyn Bus) -> u8 {
-        match self.target(addr) {
+        match self.target(addr, false) {
             Target::Ram(i) => self.ram[i],
             Target::Rom(r, off) => self.roms[r].data[off],
             Target::Mmio => bus.mmio_read(addr & self.a20_mask, 1) as u8,
@@ -156,7 +220,7 @@ impl Memory {
     /// Writes one byte of physical memory. ROM and unmapped writes are
     /// dropped; writes to pages holding cached code are recorded.
     pub fn write_u8_bus(&mut self, addr: u32, value: u8, bus: &mut dyn Bus) {
-        match self.target(addr) {
+        match self.target(addr, true) {
             Target::Ram(i) => self.write_ram(i, value),
             Target::Mmio => bus.mmio_write(addr & self.a20_mask, 1, value as u32),
             Target::Rom(..) | Target::Unmapped => {
@@ -168,7 +232,7 @@ impl Memory {
     /// Reads `size` bytes (1, 2 or 4, little-endian) of physical memory. An
     /// access that lies wholly in an MMIO range is one bus cycle of that size.
     pub fn read_sized(&mut self, addr: u32, size: u8, bus: &mut dyn Bus) -> u32 {
-        if size > 1 && matches!(self.target(addr), Target::Mmio) {
+        if size > 1 && matches!(self.target(addr, false), Target::Mmio) {
             return bus.mmio_read(addr & self.a20_mask, size);
         }
         (0..size as u32).fold(0, |v, i| {
@@ -178,7 +242,7 @@ impl Memory {
 
     /// Writes `size` bytes (1, 2 or 4, little-endian) of physical memory.
     pub fn write_sized(&mut self, addr: u32, size: u8, value: u32, bus: &mut dyn Bus) {
-        if size > 1 && matches!(self.target(addr), Target::Mmio) {
+        if size > 1 && matches!(self.target(addr, true), Target::Mmio) {
             return bus.mmio_write(addr & self.a20_mask, size, value);
         }
         for i in 0..size as u32 {
@@ -227,7 +291,13 @@ impl Memory {
     pub fn host_page(&mut self, addr: u32, write: bool) -> Option<*mut u8> {
         let page_base = addr & self.a20_mask & !(PAGE_SIZE - 1);
         let page_last = page_base + (PAGE_SIZE - 1);
-        for r in self.roms.iter_mut().rev() {
+        // Shadowing works in 16 KiB segments, so a page is shadowed whole.
+        let roms = if self.shadowed(page_base, write) {
+            &mut self.roms[..0]
+        } else {
+            &mut self.roms[..]
+        };
+        for r in roms.iter_mut().rev() {
             let end = r.base as u64 + r.data.len() as u64;
             if (page_base as u64) < end && page_last >= r.base {
                 if write || page_base < r.base || page_last as u64 >= end {
@@ -282,5 +352,51 @@ impl Memory {
     /// Applies the A20 mask to a physical address.
     pub fn a20_mask(&self) -> u32 {
         self.a20_mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The BIOS area as the i440FX shadows it (82441FX datasheet, PAM):
+    /// reads from the ROM or the RAM under it, writes dropped or to RAM,
+    /// per 16 KiB segment and per direction.
+    #[test]
+    fn shadow_ram_routes_reads_and_writes_per_segment() {
+        let mut m = Memory::new(1 << 21);
+        m.map_rom(0xF_0000, vec![0xAA; 0x1_0000]);
+        m.write_u8(0xF_0000, 0x11);
+        assert_eq!(m.read_u8(0xF_0000), 0xAA, "ROM: write dropped");
+        m.set_shadow(0xF_0000, 0x1_0000, shadow::WRITE_RAM);
+        m.write_u8(0xF_0000, 0x11);
+        assert_eq!(m.read_u8(0xF_0000), 0xAA, "reads still from the ROM");
+        m.set_shadow(0xF_0000, 0x1_0000, shadow::READ_RAM | shadow::WRITE_RAM);
+        assert_eq!(m.read_u8(0xF_0000), 0x11, "the copy in RAM");
+        m.set_shadow(0xF_0000, 0x4000, 0);
+        assert_eq!(m.read_u8(0xF_0000), 0xAA, "segment F0000h back on the ROM");
+        m.write_u8(0xF_4000, 0x22);
+        assert_eq!(m.read_u8(0xF_4000), 0x22, "segment F4000h still RAM");
+    }
+
+    /// Host pointers follow the shadowing, and changing where reads come
+    /// from drops code cached from those pages.
+    #[test]
+    fn shadow_changes_invalidate_pointers_and_code() {
+        let mut m = Memory::new(1 << 21);
+        m.map_rom(0xF_0000, vec![0xAA; 0x1_0000]);
+        assert!(
+            m.host_page(0xF_0000, true).is_none(),
+            "ROM: no write pointer"
+        );
+        m.mark_code_page(0xF_0000);
+        let generation = m.generation();
+        m.set_shadow(0xF_0000, 0x1_0000, shadow::READ_RAM | shadow::WRITE_RAM);
+        assert_ne!(m.generation(), generation);
+        assert_eq!(m.take_written_code_pages(), vec![0xF0]);
+        let p = m.host_page(0xF_0000, true).expect("RAM now");
+        // SAFETY: the pointer is to the start of a RAM page of this memory.
+        unsafe { *p = 0x33 };
+        assert_eq!(m.read_u8(0xF_0000), 0x33);
     }
 }
