@@ -10,7 +10,8 @@
 //! overrides `.cache/guests/`). `FERRITE_LINUX_MAX_INSTRUCTIONS` overrides
 //! the instruction budget.
 
-use std::path::{Path, PathBuf};
+use ferrite_tests::guests_dir;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Enough for the decompressor (about 2.4G instructions), the kernel's init
@@ -25,13 +26,6 @@ const CMDLINE: &str = "console=ttyS0 earlyprintk=ttyS0 panic=-1";
 
 /// Lines that must not appear anywhere in the guest's output.
 const FORBIDDEN: &[&str] = &["WARNING:", "BUG:", "Oops", "Call Trace", "Kernel panic"];
-
-fn guests_dir() -> PathBuf {
-    match std::env::var_os("FERRITE_GUESTS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/guests"),
-    }
-}
 
 fn scratch_dir(guest: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ferrite-{guest}-boot-{}", std::process::id()));
