@@ -20,6 +20,11 @@
 //! | CF8h–CFFh | [`PciBus`] configuration mechanism #1 (i440FX, PIIX3, PIIX4 PM) |
 //! | CF9h | reset control (bit 2: reset) |
 //! | PMBA (600h after [`Pc::post_for_direct_boot`]) | [`Piix4Pm`] ACPI registers, SCI on IRQ 9 |
+//!
+//! Memory map: RAM from 0; the firmware ROM ending at 1 MiB and at 4 GiB,
+//! with C0000h–FFFFFh shadowed into RAM segment by segment as the i440FX's
+//! PAM registers say (`apply_pam`); the [`Hpet`] at FED00000h (its timers 0
+//! and 1 take IRQ 0 and 8 in legacy replacement mode).
 
 use crate::debug_ports::{DebugCon, ExitPort, PostPort, Sink};
 use crate::hpet::{self, Hpet};
