@@ -13,6 +13,7 @@
 //! start, where an OS looks first (ACPI 1.0b, 5.2.4.1: "the first 1 KB of
 //! the Extended BIOS Data Area"); the BDA word at 40Eh points there.
 
+use crate::checksum;
 use crate::EBDA_START;
 use emu_core::Cpu;
 
@@ -222,11 +223,6 @@ fn header(signature: &[u8; 4], len: usize) -> Vec<u8> {
 fn finish(table: &mut [u8]) {
     table[9] = 0;
     table[9] = checksum(table);
-}
-
-/// The byte that makes `bytes` sum to zero.
-fn checksum(bytes: &[u8]) -> u8 {
-    0u8.wrapping_sub(bytes.iter().fold(0u8, |s, &b| s.wrapping_add(b)))
 }
 
 /// The few ACPI Machine Language encodings the DSDT needs (ACPI 1.0b,

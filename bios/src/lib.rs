@@ -13,10 +13,17 @@
 pub mod acpi;
 pub mod linux;
 pub mod multiboot;
+pub mod smbios;
 
 use emu_core::cpu::{cr0, DescriptorTable, Segment};
 use emu_core::{Cpu, SegReg};
 use std::fmt;
+
+/// The byte that makes `bytes` sum to zero: the checksum of ACPI tables
+/// and SMBIOS entry points.
+pub(crate) fn checksum(bytes: &[u8]) -> u8 {
+    0u8.wrapping_sub(bytes.iter().fold(0u8, |s, &b| s.wrapping_add(b)))
+}
 
 /// Where conventional RAM ends and the extended BIOS data area begins
 /// (639 KiB), as the E820 map and the BIOS data area report it.

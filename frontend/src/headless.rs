@@ -149,8 +149,8 @@ impl KernelFiles {
         };
         let loaded = bios::load_kernel(&mut pc.cpu, &files)
             .map_err(|e| format!("kernel '{}': {e}", self.path.display()))?;
-        // No firmware runs: leave the chipset and the ACPI tables as a
-        // BIOS's POST would.
+        // No firmware runs: leave the chipset and the ACPI and SMBIOS
+        // tables as a BIOS's POST would.
         let pm_base = pc.post_for_direct_boot();
         let board = AcpiBoard {
             pm_base,
@@ -160,6 +160,7 @@ impl KernelFiles {
             hpet_block_id: Hpet::event_timer_block_id(),
         };
         bios::acpi::install(&mut pc.cpu, &board);
+        bios::smbios::install(&mut pc.cpu);
         log::info!("{}: {loaded}", self.path.display());
         Ok(())
     }

@@ -134,6 +134,10 @@ fn linux_boots_to_busybox_and_powers_off() {
         format!("a clocksource was marked unstable: {unstable:?}"),
     );
     check(
+        out.contains("DMI: ferrite ferrite PC"),
+        "the kernel did not find the SMBIOS tables ('DMI: ferrite ferrite PC')".into(),
+    );
+    check(
         out.contains("reboot: Power down"),
         "the kernel did not power down through ACPI ('reboot: Power down')".into(),
     );
