@@ -470,6 +470,7 @@ fn check_tss_type(c: &mut Asm32, sel: u16, busy: bool, what: &str) -> R {
 
 /// One dword of a recorded frame: its name, the bits compared, and their
 /// expected value.
+#[derive(Clone, Copy)]
 struct Field(&'static str, u32, u32);
 
 /// A frame dword compared whole.
@@ -483,6 +484,20 @@ fn eq(name: &'static str, value: u32) -> Field {
 /// not model (it is still set in the INT 80h frame there).
 fn eflags(value: u32) -> Field {
     Field("EFLAGS (RF ignored)", !EFLAGS_RF, value)
+}
+
+/// A frame pushed by an interrupt or exception from ring 3 to ring 0:
+/// `head` (error code, EIP), then ring 3's CS, EFLAGS, ESP and SS
+/// (SDM vol. 3, 6.12.1, figure 6-4).
+fn from_ring3(head: &[Field]) -> Vec<Field> {
+    let mut frame = head.to_vec();
+    frame.extend([
+        eq("CS", CODE3 as u32),
+        eflags(0x2),
+        eq("ESP", STACK3),
+        eq("SS", DATA3 as u32),
+    ]);
+    frame
 }
 
 /// Checks a handler's record: it ran once, in the ring-0 code segment, at
@@ -629,14 +644,10 @@ fn process(c: &mut Asm32, l: &Labels) -> R {
         PF_REC,
         what,
         ESP0 - 24,
-        &[
+        &from_ring3(&[
             eq("error code (user, write, not present)", 6),
             eq("EIP (the store)", store_at),
-            eq("CS", CODE3 as u32),
-            eflags(0x2),
-            eq("ESP", STACK3),
-            eq("SS", DATA3 as u32),
-        ],
+        ]),
     )?;
     c.check_mem32(d(PF_REC.cr2()), DEMAND, &format!("{what}: CR2"))?;
 
@@ -647,13 +658,7 @@ fn process(c: &mut Asm32, l: &Labels) -> R {
         INT80_REC,
         what,
         ESP0 - 20,
-        &[
-            eq("EIP (after the INT)", after),
-            eq("CS", CODE3 as u32),
-            eflags(0x2),
-            eq("ESP", STACK3),
-            eq("SS", DATA3 as u32),
-        ],
+        &from_ring3(&[eq("EIP (after the INT)", after)]),
     )?;
     c.check_mem32(
         d(U_READ),
@@ -727,14 +732,10 @@ fn more_page_faults(c: &mut Asm32) -> R {
         PF_REC,
         what,
         ESP0 - 24,
-        &[
+        &from_ring3(&[
             eq("error code (user, write, protection)", 7),
             eq("EIP (the store)", store_at),
-            eq("CS", CODE3 as u32),
-            eflags(0x2),
-            eq("ESP", STACK3),
-            eq("SS", DATA3 as u32),
-        ],
+        ]),
     )?;
     c.check_mem32(d(PF_REC.cr2()), DEMAND + 0x2000, &format!("{what}: CR2"))?;
     c.check_mem32(
